@@ -1,0 +1,139 @@
+"""`idff <step>`: every step of the pipeline, runnable by hand.
+
+A job is described either by the config file plus names (what a user types) or by ``--spec``,
+the JSON config slice that the Snakemake rules pass (so a rule reruns when, and only when,
+its slice changes). Both routes go through the same validation and the same library call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ConfigError, eval_spec, load_config, train_spec
+
+
+def _add_job_args(p: argparse.ArgumentParser, kind: str) -> None:
+    p.add_argument("--config", type=Path, help="config YAML (e.g. config/smoke.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. experiments.toy.train.steps=500")
+    p.add_argument("--spec", help="JSON job spec (what Snakemake passes) instead of --config")
+    p.add_argument("--experiment", default="toy")
+    p.add_argument("--dataset")
+    p.add_argument("--seed", type=int, default=0)
+    if kind == "train":
+        p.add_argument("--method", help="idff, icfm, otcfm or sbcfm")
+    else:
+        p.add_argument("--variant", help="a variant of the config (idff1, pf, otcfm, ...)")
+        p.add_argument("--solver", default="euler")
+    p.add_argument("--out", type=Path, required=True, help="output file")
+
+
+def _spec(args: argparse.Namespace, kind: str) -> dict:
+    if args.spec:
+        try:
+            return json.loads(args.spec)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--spec is not valid JSON: {exc}") from exc
+    if not args.config:
+        raise ConfigError("give --config FILE (with --dataset and --method/--variant) or --spec JSON")
+    cfg = load_config(args.config, args.overrides)
+    exp = cfg["experiments"].get(args.experiment)
+    dataset = args.dataset or (exp["datasets"][0] if exp else None)
+    if kind == "train":
+        return train_spec(cfg, args.experiment, dataset, args.method or "idff", args.seed)
+    if kind == "floor":
+        return eval_spec(cfg, args.experiment, dataset, next(iter(exp["variants"])),
+                         exp["sweep"]["solvers"][0], args.seed)
+    return eval_spec(cfg, args.experiment, dataset, args.variant or "idff1", args.solver, args.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="idff", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"idff {__version__}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("train", help="train one method on one data set and seed -> checkpoint")
+    _add_job_args(p, "train")
+    p = sub.add_parser("tune", help="grid-search sampler parameters on the validation split")
+    _add_job_args(p, "eval")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p = sub.add_parser("sweep", help="sample the test split at every NFE budget -> metrics JSON")
+    _add_job_args(p, "eval")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--tuned", type=Path, help="tune output (parameters chosen on validation)")
+    p = sub.add_parser("floor", help="metric floor: target draw vs another target draw")
+    _add_job_args(p, "floor")
+    p = sub.add_parser("sample", help="draw samples from a checkpoint -> .npz")
+    _add_job_args(p, "eval")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--nfe", type=int, required=True)
+    p.add_argument("--tuned", type=Path, help="tune output: use the parameters chosen at this NFE")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="sampler parameter, e.g. sigma_s=0.4")
+    p = sub.add_parser("report", help="make a named table or figure from metric files")
+    p.add_argument("target", help="table_toy, fig_nfe, fig_toy_orders, ...")
+    p.add_argument("--config", type=Path, help="config YAML")
+    p.add_argument("--config-json", help="the whole config as JSON (what Snakemake passes)")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, required=True)
+
+    args = parser.parse_args(argv)
+    progress = not args.no_progress
+    try:
+        return _run(args, progress)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"idff {args.cmd}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, progress: bool) -> int:
+    from . import jobs
+
+    if args.cmd == "train":
+        summary = jobs.run_train(_spec(args, "train"), args.out, progress=progress)
+        print(json.dumps(summary))
+    elif args.cmd == "tune":
+        jobs.run_tune(_spec(args, "eval"), args.ckpt, args.out)
+    elif args.cmd == "sweep":
+        res = jobs.run_sweep(_spec(args, "eval"), args.ckpt, args.out, tuned=args.tuned)
+        for row in res["rows"]:
+            print(json.dumps({k: row[k] for k in ("nfe_budget", "nfe", "vjp", "w2", "mmd")
+                              if k in row}))
+    elif args.cmd == "floor":
+        jobs.run_floor(_spec(args, "floor"), args.out)
+    elif args.cmd == "sample":
+        from .config import apply_override
+
+        params: dict = {}
+        for item in args.param:
+            apply_override(params, item)
+        if args.tuned:
+            chosen = json.loads(args.tuned.read_text())["per_nfe"].get(str(args.nfe), {})
+            params = {**chosen.get("best", {}), **params}
+        jobs.run_sample(_spec(args, "eval"), args.ckpt, args.out, nfe=args.nfe, n=args.n,
+                        params=params)
+    elif args.cmd == "report":
+        from .report import make_target
+
+        if args.config_json:
+            from .config import validate_config
+
+            cfg = json.loads(args.config_json)
+            validate_config(cfg)
+        elif args.config:
+            cfg = load_config(args.config, args.overrides)
+        else:
+            raise ConfigError("give --config FILE or --config-json JSON")
+        make_target(args.target, cfg, args.results, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""What is trained: IDFF and the CFM baselines, each a path + coupling + loss.
+
+A model is any ``nn.Module`` called as ``model(x_t, t, cond)`` that returns ``n_heads`` stacked
+copies of the data's shape along dim 1 (feature dim for an MLP, channels for a UNet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .couplings import COUPLINGS, couple
+from .paths import BrownianBridgePath, ConstantSigmaPath, ProbabilityPath, expand_like
+
+METHODS = ("idff", "icfm", "otcfm", "sbcfm")
+SCORE_TARGETS = ("eps", "x0")
+
+
+def split_heads(out: Tensor, n_heads: int) -> tuple[Tensor, ...]:
+    return out.chunk(n_heads, dim=1)
+
+
+def draw_time(batch: int, like: Tensor, generator: torch.Generator | None,
+              t_min: float = 0.0) -> Tensor:
+    t = torch.rand(batch, generator=generator, device=like.device, dtype=like.dtype)
+    return t_min + (1 - 2 * t_min) * t if t_min > 0 else t
+
+
+@dataclass
+class LossOutput:
+    loss: Tensor
+    parts: dict[str, float]
+
+
+class Method:
+    """Base class: a probability path, a coupling and a regression loss."""
+
+    name: str = ""
+    n_heads: int = 1
+    path: ProbabilityPath
+    coupling: str = "independent"
+    t_min: float = 0.0
+
+    def pair(self, x0: Tensor, x1: Tensor, cond: Tensor | None,
+             generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        # time-series pairs carry a frame index: re-pairing them would break the labels
+        if cond is not None or self.coupling == "independent":
+            return x0, x1
+        return couple(x0, x1, self.coupling, generator=_cpu_gen(generator), reg=self.ot_reg)
+
+    ot_reg: float = 0.05
+
+    def loss(self, model: nn.Module, x0: Tensor, x1: Tensor, cond: Tensor | None = None,
+             generator: torch.Generator | None = None) -> LossOutput:
+        x0, x1 = self.pair(x0, x1, cond, generator)
+        t = draw_time(x1.shape[0], x1, generator, self.t_min)
+        eps = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
+        xt = self.path.sample_xt(x0, x1, t, eps)
+        return self.regress(model(xt, t, cond), x0, x1, t, xt, eps)
+
+    def regress(self, out: Tensor, x0: Tensor, x1: Tensor, t: Tensor, xt: Tensor,
+                eps: Tensor) -> LossOutput:
+        raise NotImplementedError
+
+
+class IDFF(Method):
+    """IDFF's two-head objective (METHOD.md section 2).
+
+    L = w_flow * |x1_hat - x1|^2 + |lambda_t s_hat + target|^2, lambda_t = 2 sigma_t / sigma^2,
+    target = eps (default) or x0 (the v1 CIFAR/CelebA-64 scripts).
+    """
+
+    name = "idff"
+    n_heads = 2
+
+    def __init__(self, sigma: float = 0.2, w_flow: float = 2.0, coupling: str = "independent",
+                 score_target: str = "eps") -> None:
+        if sigma <= 0:
+            raise ValueError(f"idff needs sigma > 0 (lambda_t divides by sigma^2), got {sigma}")
+        if coupling not in COUPLINGS:
+            raise ValueError(f"unknown coupling {coupling!r}; valid: {', '.join(COUPLINGS)}")
+        if score_target not in SCORE_TARGETS:
+            raise ValueError(f"unknown score_target {score_target!r}; valid: {', '.join(SCORE_TARGETS)}")
+        self.path = BrownianBridgePath(sigma)
+        self.sigma, self.w_flow, self.coupling, self.score_target = sigma, w_flow, coupling, score_target
+
+    def lambda_t(self, t: Tensor) -> Tensor:
+        return 2 * self.path.sigma_t(t) / self.sigma**2
+
+    def regress(self, out, x0, x1, t, xt, eps) -> LossOutput:
+        x1_hat, s_hat = split_heads(out, 2)
+        target = eps if self.score_target == "eps" else x0
+        flow = ((x1_hat - x1) ** 2).mean()
+        score = ((expand_like(self.lambda_t(t), s_hat) * s_hat + target) ** 2).mean()
+        return LossOutput(self.w_flow * flow + score, {"flow": flow.item(), "score": score.item()})
+
+
+class CFM(Method):
+    """Velocity regression on the path's conditional flow (I-CFM, OT-CFM, SB-CFM)."""
+
+    n_heads = 1
+
+    def regress(self, out, x0, x1, t, xt, eps) -> LossOutput:
+        u = self.path.conditional_velocity(x0, x1, t, xt)
+        loss = ((out - u) ** 2).mean()
+        return LossOutput(loss, {"flow": loss.item()})
+
+
+class ICFM(CFM):
+    """I-CFM: constant sigma, independent coupling, u = x1 - x0."""
+
+    name = "icfm"
+
+    def __init__(self, sigma: float = 0.0) -> None:
+        self.path, self.sigma = ConstantSigmaPath(sigma), sigma
+
+
+class OTCFM(ICFM):
+    """OT-CFM: I-CFM with an exact minibatch OT coupling (POT emd)."""
+
+    name = "otcfm"
+    coupling = "exact_ot"
+
+
+class SBCFM(CFM):
+    """SB-CFM: Brownian bridge path, entropic OT with reg 2 sigma^2."""
+
+    name = "sbcfm"
+    coupling = "sinkhorn"
+    t_min = 1e-4  # the conditional flow has a 1/sqrt(t (1 - t)) factor
+
+    def __init__(self, sigma: float = 0.2) -> None:
+        if sigma <= 0:
+            raise ValueError(f"sbcfm needs sigma > 0, got {sigma}")
+        self.path, self.sigma, self.ot_reg = BrownianBridgePath(sigma), sigma, 2 * sigma**2
+
+
+def build_method(name: str, **params) -> Method:
+    """Make a method from its config name and parameters; unknown names list the valid ones."""
+    table = {"idff": IDFF, "icfm": ICFM, "otcfm": OTCFM, "sbcfm": SBCFM}
+    if name not in table:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+    try:
+        return table[name](**params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for method {name!r}: {exc}") from exc
+
+
+def _cpu_gen(generator: torch.Generator | None) -> torch.Generator | None:
+    # the plan is sampled on the CPU; derive a CPU generator from a device one deterministically
+    if generator is None or generator.device.type == "cpu":
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
+    return torch.Generator().manual_seed(seed)

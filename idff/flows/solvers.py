@@ -1,0 +1,114 @@
+"""Fixed-step ODE/SDE solvers with NFE budgets, and adaptive dopri5 through torchdiffeq.
+
+Callers ask for a budget of network forward passes; the grid follows from it
+(Heun with budget 9 = 5 steps, see ``steps_for_budget``). Pure functions of a field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+FIXED_SOLVERS = ("euler", "midpoint", "heun", "rk4", "euler_maruyama")
+ADAPTIVE_SOLVERS = ("dopri5",)
+SOLVERS = FIXED_SOLVERS + ADAPTIVE_SOLVERS
+
+Drift = Callable[[Tensor, float], Tensor]
+
+
+def steps_for_budget(solver: str, nfe: int) -> int:
+    """Number of steps a fixed-step solver takes within ``nfe`` forward passes.
+
+    euler / euler_maruyama: nfe steps. midpoint: nfe / 2 (nfe even). rk4: nfe / 4.
+    heun: (nfe + 1) // 2 steps; its last step is a plain Euler step (as in EDM), because the
+    x1-parametrised field is singular at t = 1, so N Heun steps cost 2N - 1 passes; an even
+    budget therefore spends nfe - 1.
+    """
+    if solver not in FIXED_SOLVERS:
+        raise ValueError(f"unknown fixed-step solver {solver!r}; valid: {', '.join(FIXED_SOLVERS)}")
+    if not isinstance(nfe, int) or nfe < 1:
+        raise ValueError(f"NFE budget must be a positive integer, got {nfe!r}")
+    if solver == "midpoint":
+        if nfe % 2:
+            raise ValueError(f"midpoint takes 2 forward passes per step; budget {nfe} is odd")
+        return nfe // 2
+    if solver == "rk4":
+        if nfe % 4:
+            raise ValueError(f"rk4 takes 4 forward passes per step; budget {nfe} is not a multiple of 4")
+        return nfe // 4
+    if solver == "heun":
+        return (nfe + 1) // 2
+    return nfe
+
+
+def budget_is_valid(solver: str, nfe: int) -> bool:
+    try:
+        steps_for_budget(solver, nfe)
+        return True
+    except ValueError:
+        return False
+
+
+def integrate(drift: Drift, x: Tensor, solver: str, nfe: int, *, t0: float = 0.0, t1: float = 1.0,
+              diffusion: Callable[[float], float] | None = None,
+              generator: torch.Generator | None = None,
+              return_trajectory: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Integrate dx = drift(x, t) dt (+ diffusion(t) dW) from t0 to t1 on a uniform grid.
+
+    Stochastic integration (euler_maruyama) adds no noise on the last step, so the sample is
+    the drift's endpoint (the usual final denoising step).
+    """
+    if solver == "dopri5":
+        raise ValueError("dopri5 is adaptive: call integrate_adaptive")
+    n = steps_for_budget(solver, nfe)
+    if diffusion is not None and solver != "euler_maruyama":
+        raise ValueError(f"a stochastic sampler needs solver euler_maruyama, not {solver!r}")
+    ts = torch.linspace(t0, t1, n + 1, dtype=torch.float64).tolist()
+    traj = [x] if return_trajectory else None
+    for i in range(n):
+        t, h = ts[i], ts[i + 1] - ts[i]
+        last = i == n - 1
+        if solver == "euler":
+            x = x + h * drift(x, t)
+        elif solver == "euler_maruyama":
+            x = x + h * drift(x, t)
+            g = diffusion(t) if diffusion is not None else 0.0
+            if g and not last:
+                noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                x = x + g * math.sqrt(h) * noise
+        elif solver == "midpoint":
+            x = x + h * drift(x + 0.5 * h * drift(x, t), t + 0.5 * h)
+        elif solver == "heun":
+            k1 = drift(x, t)
+            if last:
+                x = x + h * k1
+            else:
+                x = x + 0.5 * h * (k1 + drift(x + h * k1, t + h))
+        elif solver == "rk4":
+            k1 = drift(x, t)
+            k2 = drift(x + 0.5 * h * k1, t + 0.5 * h)
+            k3 = drift(x + 0.5 * h * k2, t + 0.5 * h)
+            k4 = drift(x + h * k3, t + h)
+            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        if traj is not None:
+            traj.append(x)
+    if traj is not None:
+        return x, torch.stack(traj)
+    return x
+
+
+def integrate_adaptive(drift: Drift, x: Tensor, *, t0: float = 0.0, t1: float = 1.0,
+                       rtol: float = 1e-5, atol: float = 1e-5, method: str = "dopri5",
+                       return_trajectory: bool = False, n_saved: int = 21):
+    """The 'infinite NFE' reference: torchdiffeq's adaptive solver; NFE is whatever it took."""
+    from torchdiffeq import odeint
+
+    def f(t: Tensor, y: Tensor) -> Tensor:
+        return drift(y, float(t))
+
+    ts = torch.linspace(t0, t1, n_saved if return_trajectory else 2, dtype=x.dtype, device=x.device)
+    ys = odeint(f, x, ts, rtol=rtol, atol=atol, method=method)
+    return (ys[-1], ys) if return_trajectory else ys[-1]

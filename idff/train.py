@@ -1,0 +1,198 @@
+"""The generic trainer: AdamW, linear warm-up, EMA, gradient clipping, atomic resumable checkpoints.
+
+All randomness is drawn from two explicit generators (data indices on the CPU, path noise on the
+training device) whose states are checkpointed with the model, optimiser, scheduler and EMA, so
+a killed run resumes to the same weights an uninterrupted run would reach (on the CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .flows.methods import Method
+from .io import CheckpointError, load_checkpoint, save_checkpoint
+
+CHECKPOINT_FORMAT = 1
+
+
+class PairSource(Protocol):
+    data_shape: tuple[int, ...]
+    n_cond: int
+
+    def sample_batch(self, batch_size: int, generator: torch.Generator
+                     ) -> tuple[Tensor | None, Tensor, Tensor | None]: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint was kept."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10_000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: int = 0
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    ckpt_every: int = 1000
+    seed: int = 0
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "ckpt_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+
+
+def resume_path(out: str | Path) -> Path:
+    """Where the periodic (resumable) checkpoint of a run writing ``out`` lives."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(pm.detach(), 1 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+        be.copy_(bm)
+
+
+def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig, out: str | Path,
+          *, meta: dict[str, Any], device: torch.device, progress: bool = True,
+          on_step: Any = None) -> dict[str, Any]:
+    """Train ``model`` with ``method`` on pairs from ``source`` and write the final checkpoint.
+
+    ``meta`` (architecture, method and data description) is stored in the checkpoint and must
+    match on resume. ``on_step(step, loss)`` is a test hook (e.g. to inject a failure).
+    """
+    out = Path(out)
+    model = model.to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warm = max(cfg.warmup, 0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+    data_gen = torch.Generator().manual_seed(cfg.seed)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    torch.manual_seed(cfg.seed)  # dropout and other global draws
+    step, history = 0, []
+    rpath = resume_path(out)
+    if rpath.exists():
+        state = load_checkpoint(rpath, map_location=device)
+        _check_meta(rpath, state, meta)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        data_gen.set_state(state["rng"]["data"])
+        noise_gen.set_state(state["rng"]["noise"].to(noise_gen.get_state().device))
+        torch.set_rng_state(state["rng"]["torch"])
+        step, history = int(state["step"]), list(state["history"])
+        print(f"resuming {out} from step {step} ({rpath})", flush=True)
+
+    def snapshot() -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "meta": meta, "train": asdict(cfg), "step": step,
+                "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "history": history,
+                "rng": {"data": data_gen.get_state(), "noise": noise_gen.get_state().cpu(),
+                        "torch": torch.get_rng_state()}}
+
+    print(f"training {meta.get('method', {}).get('name', '?')} on {device} for {cfg.steps} steps",
+          flush=True)
+    model.train()
+    t_start, running = time.perf_counter(), 0.0
+    bar = tqdm(total=cfg.steps, initial=step, desc=out.parent.name or "train", disable=not progress,
+               mininterval=2.0)
+    while step < cfg.steps:
+        x0, x1, cond = source.sample_batch(cfg.batch_size, data_gen)
+        x1 = x1.to(device, non_blocking=True)
+        if x0 is None:
+            x0 = torch.randn(x1.shape, generator=noise_gen, device=device, dtype=x1.dtype)
+        else:
+            x0 = x0.to(device, non_blocking=True)
+        cond = cond.to(device) if cond is not None else None
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            result = method.loss(model, x0, x1, cond, generator=noise_gen)
+        loss = result.loss
+        if on_step is not None:
+            loss = on_step(step, loss)
+        if not torch.isfinite(loss):
+            bar.close()
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at step {step} of {out}; the last good checkpoint "
+                f"{rpath if rpath.exists() else '(none yet)'} was kept. Lower train.lr or raise "
+                f"train.grad_clip, then rerun (training resumes from that checkpoint).")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        ema_update(ema, model, cfg.ema_decay)
+        step += 1
+        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+        if step % 50 == 0 or step == cfg.steps:
+            history.append([step, float(running)])
+            bar.set_postfix(loss=f"{running:.4f}")
+        bar.update(1)
+        if step % cfg.ckpt_every == 0 and step < cfg.steps:
+            save_checkpoint(rpath, snapshot())
+    bar.close()
+    wall = time.perf_counter() - t_start
+    state = snapshot()
+    state["wall_s"] = wall
+    save_checkpoint(out, state)
+    rpath.unlink(missing_ok=True)
+    return {"steps": step, "final_loss": history[-1][1] if history else math.nan, "wall_s": wall}
+
+
+def _check_meta(path: Path, state: dict, meta: dict) -> None:
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {state.get('format')}, expected "
+                              f"{CHECKPOINT_FORMAT}; delete it and retrain")
+    if state.get("meta") != meta:
+        raise CheckpointError(
+            f"checkpoint {path} was written for another model/method/data "
+            f"({_diff(state.get('meta'), meta)}); delete it to start this run from scratch")
+
+
+def _diff(a: Any, b: Any) -> str:
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return f"{a!r} != {b!r}"
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys)
+
+
+def load_trained(path: str | Path, build: Any, device: torch.device, use_ema: bool = True,
+                 expect: dict | None = None) -> tuple[nn.Module, dict]:
+    """Load a final checkpoint into the model that ``build(meta)`` makes; check ``expect`` keys."""
+    state = load_checkpoint(path, map_location=device)
+    if state.get("format") != CHECKPOINT_FORMAT or "meta" not in state:
+        raise CheckpointError(f"{path} is not a checkpoint written by `idff train`")
+    meta = state["meta"]
+    for key, want in (expect or {}).items():
+        if meta.get(key) != want:
+            raise CheckpointError(f"checkpoint {path} has {key}={meta.get(key)!r} but this job "
+                                  f"expects {want!r}; it belongs to another model or method")
+    model = build(meta)
+    try:
+        model.load_state_dict(state["ema" if use_ema else "model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit the model architecture: "
+                              f"{str(exc).splitlines()[0]}") from exc
+    return model.to(device).eval(), state
