@@ -43,6 +43,10 @@ def _spec(args: argparse.Namespace, kind: str) -> dict:
     cfg = load_config(args.config, args.overrides)
     exp = cfg["experiments"].get(args.experiment)
     dataset = args.dataset or (exp["datasets"][0] if exp else None)
+    if kind == "prepare":
+        from .config import data_spec
+
+        return data_spec(cfg, args.experiment, dataset)
     if kind == "train":
         return train_spec(cfg, args.experiment, dataset, args.method or "idff", args.seed)
     if kind == "floor":
@@ -57,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
+    p = sub.add_parser("prepare", help="make or download a data family's data set -> file")
+    _add_job_args(p, "prepare")
     p = sub.add_parser("train", help="train one method on one data set and seed -> checkpoint")
     _add_job_args(p, "train")
     p = sub.add_parser("tune", help="grid-search sampler parameters on the validation split")
@@ -96,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, progress: bool) -> int:
     from . import jobs
 
-    if args.cmd == "train":
+    if args.cmd == "prepare":
+        jobs.run_prepare(_spec(args, "prepare"), args.out)
+    elif args.cmd == "train":
         summary = jobs.run_train(_spec(args, "train"), args.out, progress=progress)
         print(json.dumps(summary))
     elif args.cmd == "tune":

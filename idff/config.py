@@ -19,7 +19,12 @@ from .flows.fields import SAMPLER_PARAMS, STOCHASTIC
 from .flows.solvers import budget_is_valid
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "config.schema.yaml"
-FAMILY_DATASETS: dict[str, tuple[str, ...]] = {"toy": TOY_DATASETS}
+FAMILY_DATASETS: dict[str, tuple[str, ...]] = {
+    "toy": TOY_DATASETS,
+    "md": ("openmm_vacuum", "openmm_obc", "mdshare"),
+    "sst": ("ostia", "oisst"),
+    "images": ("cifar10", "celeba", "offline_cifar", "offline_faces"),
+}
 
 
 class ConfigError(ValueError):
@@ -84,7 +89,7 @@ def check_semantics(cfg: dict) -> None:
                 raise ConfigError(f"config key {vkey}.method: method {var['method']!r} is not "
                                   f"trained (not under {key}.methods)")
             native = var["sampler"] == "native"
-            if native == (var["method"] == "idff"):
+            if native == (var["method"] == "idff"):  # node, icfm, otcfm, sbcfm: native only
                 raise ConfigError(f"config key {vkey}.sampler: {var['sampler']!r} does not fit method "
                                   f"{var['method']!r} (IDFF samplers need method idff; baselines "
                                   f"use sampler native)")
@@ -133,6 +138,14 @@ def train_spec(cfg: dict, exp_name: str, dataset: str, method: str, seed: int) -
             "device": cfg.get("device", "auto"), "data": copy.deepcopy(exp["data"]),
             "model": copy.deepcopy(exp["model"]), "train": copy.deepcopy(exp["train"]),
             "method": {"name": method, **exp["methods"][method]}}
+
+
+def data_spec(cfg: dict, exp_name: str, dataset: str) -> dict:
+    """What a data-preparation job depends on (seed-independent)."""
+    exp = experiment(cfg, exp_name)
+    _check_member(exp["datasets"], dataset, f"experiments.{exp_name}.datasets")
+    return {"experiment": exp_name, "family": exp["family"], "dataset": dataset,
+            "data": copy.deepcopy(exp["data"])}
 
 
 def eval_spec(cfg: dict, exp_name: str, dataset: str, variant: str, solver: str, seed: int) -> dict:

@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from .families import get_family
+from .families import Generator, get_family
 from .flows.methods import build_method
 from .flows.nfe import CountingNet
-from .io import write_json_atomic
+from .io import atomic_path, write_json_atomic
 from .models import build_model
 from .provenance import pick_device, record
-from .sample import generate
 from .train import TrainConfig, load_trained, train
 from .tune import grid_search
 
@@ -43,6 +43,11 @@ def build_from_meta(meta: dict) -> torch.nn.Module:
                        n_cond=meta["n_cond"], **params)
 
 
+def run_prepare(spec: dict, out: str | Path) -> None:
+    """Make or download the data set of a family that needs one (md, sst, images)."""
+    get_family(spec["family"]).prepare(spec, str(out))
+
+
 def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any = None) -> dict:
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
@@ -61,115 +66,96 @@ def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any =
     return summary
 
 
-def _load_net(spec: dict, ckpt: str | Path, device: torch.device) -> tuple[CountingNet, float]:
+def load_net(spec: dict, ckpt: str | Path, device: torch.device) -> tuple[CountingNet, float]:
+    """The EMA network of a checkpoint, checked against the job's method, data set and model."""
     expect = {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"]}
-    model, state = load_trained(ckpt, build_from_meta, device, expect=expect)
+    model, _ = load_trained(ckpt, build_from_meta, device, expect=expect)
     return CountingNet(model), float(spec["method"].get("sigma", 0.0))
 
 
-def _sample_fn(spec: dict, net: CountingNet, sigma: float, nfe: int | None, x0, cond, seed: int):
+def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, params: dict,
+                   device: torch.device) -> Generator:
     var = spec["variant"]
-    t_eps = spec["sweep"].get("t_eps", 1e-3)
-
-    def run(params: dict) -> tuple[torch.Tensor, Any]:
-        g = torch.Generator(device=x0.device).manual_seed(seed + 99)
-        merged = {**var.get("params", {}), **params}
-        return generate(net, var["sampler"], x0, sigma=sigma, solver=spec["solver"], nfe=nfe,
-                        params=merged, cond=cond, generator=g, t_eps=t_eps)
-    return run
+    return Generator(net=net, sampler=var["sampler"], solver=spec["solver"], nfe=nfe, sigma=sigma,
+                     params={**var.get("params", {}), **params},
+                     t_eps=spec["sweep"].get("t_eps", 1e-3), device=device)
 
 
 def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
     """Pick the sampler's hyper-parameters per NFE on the validation split."""
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
-    net, sigma = _load_net(spec, ckpt, device)
-    n = int(spec["tune"].get("n_samples", spec["sweep"]["n_samples"]))
-    metric = spec["tune"].get("metric", "mmd")
-    x0, target, cond = family.eval_batch(spec, "val", n, spec["seed"])
-    x0 = x0.to(device)
+    net, sigma = load_net(spec, ckpt, device)
+    metric = spec.get("tune", {}).get("metric", family.default_metric)
     grid = spec["variant"].get("tune", {})
     start = time.perf_counter()
     per_nfe = {}
     for nfe in spec["nfe"]:
-        run = _sample_fn(spec, net, sigma, nfe, x0, cond, spec["seed"])
-        per_nfe[str(nfe)] = grid_search(
-            grid, lambda p, run=run: run(p)[0].cpu(),
-            lambda s: family.metrics(s, target)[metric])
+        def run(params: dict, nfe: int = nfe) -> dict:
+            return family.evaluate(spec, make_generator(spec, net, sigma, nfe, params, device), "val")
+        per_nfe[str(nfe)] = grid_search(grid, run, lambda m: m[metric])
     result = {"job": "tune", "split": "val", "metric": metric, "grid_keys": sorted(grid),
+              "experiment": spec["experiment"], "dataset": spec["dataset"],
+              "variant": spec["variant"]["name"], "solver": spec["solver"], "seed": spec["seed"],
               "per_nfe": per_nfe,
               "provenance": record(cfg=spec, seed=spec["seed"], device=device,
-                                   wall_s=time.perf_counter() - start, n_samples=n)}
+                                   wall_s=time.perf_counter() - start, nfe=spec["nfe"])}
     write_json_atomic(out, result)
     return result
 
 
 def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path | None = None) -> dict:
-    """Sample the test split at every NFE of the sweep (tuned parameters from the val split)."""
-    import json
-
+    """Evaluate on the test split at every NFE budget (parameters chosen on validation)."""
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
-    net, sigma = _load_net(spec, ckpt, device)
+    net, sigma = load_net(spec, ckpt, device)
     chosen = json.loads(Path(tuned).read_text())["per_nfe"] if tuned else {}
-    n = int(spec["sweep"]["n_samples"])
-    x0, target, cond = family.eval_batch(spec, "test", n, spec["seed"])
-    x0 = x0.to(device)
     rows = []
     start = time.perf_counter()
     for nfe in spec["nfe"]:
         params = chosen.get(str(nfe), {}).get("best", {})
-        samples, stats = _sample_fn(spec, net, sigma, nfe, x0, cond, spec["seed"])(params)
-        rows.append({"nfe_budget": nfe, "nfe": stats.nfe, "vjp": stats.vjp, "steps": stats.steps,
-                     "wall_s": stats.wall_s, "params": params,
-                     **family.metrics(samples.cpu(), target)})
+        gen = make_generator(spec, net, sigma, nfe, params, device)
+        metrics = family.evaluate(spec, gen, "test")
+        rows.append({"nfe_budget": nfe, "nfe": gen.nfe_per_call, "vjp": gen.vjp_per_call,
+                     "calls": gen.calls, "wall_s": gen.wall_s, "params": params, **metrics})
     result = {"job": "sweep", "split": "test", "experiment": spec["experiment"],
               "dataset": spec["dataset"], "variant": spec["variant"]["name"],
               "method": spec["method"]["name"], "sampler": spec["variant"]["sampler"],
               "solver": spec["solver"], "seed": spec["seed"], "rows": rows,
               "provenance": record(cfg=spec, seed=spec["seed"], device=device,
-                                   wall_s=time.perf_counter() - start, n_samples=n,
+                                   wall_s=time.perf_counter() - start,
                                    nfe=[r["nfe"] for r in rows])}
     write_json_atomic(out, result)
     return result
 
 
 def run_floor(spec: dict, out: str | Path) -> dict:
-    """The metric floor: a target draw against another independent target draw."""
-    family = get_family(spec["family"])
-    n = int(spec["sweep"]["n_samples"])
+    """The metric floor of a family (e.g. a target draw against another target draw)."""
     start = time.perf_counter()
-    _, target, _ = family.eval_batch(spec, "test", n, spec["seed"])
-    _, other, _ = family.eval_batch(spec, "reference", n, spec["seed"])
+    floor = get_family(spec["family"]).floor(spec) or {}
     result = {"job": "floor", "experiment": spec["experiment"], "dataset": spec["dataset"],
-              "seed": spec["seed"], **family.metrics(other, target),
+              "seed": spec["seed"], **floor,
               "provenance": record(cfg=spec, seed=spec["seed"], device="cpu",
-                                   wall_s=time.perf_counter() - start, n_samples=n, nfe=0)}
+                                   wall_s=time.perf_counter() - start, nfe=0)}
     write_json_atomic(out, result)
     return result
 
 
 def run_sample(spec: dict, ckpt: str | Path, out: str | Path, *, nfe: int, n: int,
                params: dict | None = None) -> dict:
-    """Draw ``n`` samples (test-split prior noise) and save them with their trajectory."""
-    import numpy as np
-
-    from .io import atomic_path
-
+    """Draw ``n`` toy samples from the test-split prior noise; save samples and trajectories."""
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
-    net, sigma = _load_net(spec, ckpt, device)
+    if not hasattr(family, "eval_batch"):
+        raise ValueError(f"`idff sample` draws from a prior; family {spec['family']!r} has none")
+    net, sigma = load_net(spec, ckpt, device)
     x0, _, cond = family.eval_batch(spec, "test", n, spec["seed"])
-    var = spec["variant"]
-    g = torch.Generator(device=device).manual_seed(spec["seed"] + 99)
-    samples, traj, stats = generate(net, var["sampler"], x0.to(device), sigma=sigma,
-                                    solver=spec["solver"], nfe=nfe,
-                                    params={**var.get("params", {}), **(params or {})}, cond=cond,
-                                    generator=g, t_eps=spec["sweep"].get("t_eps", 1e-3),
-                                    return_trajectory=True)
+    gen = make_generator(spec, net, sigma, nfe, params or {}, device)
+    samples, traj = gen(x0, cond, seed=spec["seed"], return_trajectory=True)
     with atomic_path(out, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, samples=samples.cpu().numpy(), trajectory=traj.cpu().numpy())
-    info = {"nfe": stats.nfe, "vjp": stats.vjp, "wall_s": stats.wall_s}
+    info = {"nfe": gen.nfe_per_call, "vjp": gen.vjp_per_call, "wall_s": gen.wall_s,
+            "params": gen.params}
     print(json.dumps(info))
     return info

@@ -7,9 +7,18 @@ from torch import Tensor
 
 from ..data.toy import ToyPairs, toy_split
 from ..metrics.distribution import distribution_metrics
+from .generator import Generator
 
 
 class ToyFamily:
+    default_metric = "mmd"
+
+    def data_file(self, spec: dict) -> None:
+        return None  # generated on the fly from the seed
+
+    def prepare(self, spec: dict, out: str) -> None:
+        raise ValueError("toy data is generated on the fly; there is nothing to prepare")
+
     def train_source(self, spec: dict) -> ToyPairs:
         return ToyPairs(toy_split(spec["dataset"], "train", int(spec["data"]["n_train"]), spec["seed"]))
 
@@ -24,5 +33,17 @@ class ToyFamily:
         x0 = torch.randn(target.shape, generator=g)
         return x0, target, None
 
-    def metrics(self, samples: Tensor, target: Tensor) -> dict[str, float]:
-        return distribution_metrics(samples, target)
+    def n_eval(self, spec: dict, split: str) -> int:
+        if split == "val":
+            return int(spec.get("tune", {}).get("n_samples", spec["sweep"]["n_samples"]))
+        return int(spec["sweep"]["n_samples"])
+
+    def evaluate(self, spec: dict, gen: Generator, split: str) -> dict[str, float]:
+        x0, target, cond = self.eval_batch(spec, split, self.n_eval(spec, split), spec["seed"])
+        return distribution_metrics(gen(x0, cond, seed=spec["seed"]).cpu(), target)
+
+    def floor(self, spec: dict) -> dict[str, float]:
+        n = self.n_eval(spec, "test")
+        _, target, _ = self.eval_batch(spec, "test", n, spec["seed"])
+        _, other, _ = self.eval_batch(spec, "reference", n, spec["seed"])
+        return distribution_metrics(other, target)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .couplings import COUPLINGS, couple
 from .paths import BrownianBridgePath, ConstantSigmaPath, ProbabilityPath, expand_like
 
-METHODS = ("idff", "icfm", "otcfm", "sbcfm")
+METHODS = ("idff", "icfm", "otcfm", "sbcfm", "node")
 SCORE_TARGETS = ("eps", "x0")
 
 
@@ -137,13 +137,23 @@ class SBCFM(CFM):
         self.path, self.sigma, self.ot_reg = BrownianBridgePath(sigma), sigma, 2 * sigma**2
 
 
+METHOD_CLASSES: dict[str, type[Method]] = {"idff": IDFF, "icfm": ICFM, "otcfm": OTCFM, "sbcfm": SBCFM}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a method (e.g. the neural-ODE baseline) known by its ``name``."""
+    METHOD_CLASSES[cls.name] = cls
+    return cls
+
+
 def build_method(name: str, **params) -> Method:
     """Make a method from its config name and parameters; unknown names list the valid ones."""
-    table = {"idff": IDFF, "icfm": ICFM, "otcfm": OTCFM, "sbcfm": SBCFM}
-    if name not in table:
-        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+    if name not in METHOD_CLASSES and name == "node":
+        from . import node  # noqa: F401  registers the neural-ODE baseline
+    if name not in METHOD_CLASSES:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHOD_CLASSES)}")
     try:
-        return table[name](**params)
+        return METHOD_CLASSES[name](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for method {name!r}: {exc}") from exc
 
