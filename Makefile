@@ -19,8 +19,10 @@ install: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/snakemake all --workflow-profile workflow/profiles/ci
 
+# pytest exits 5 when it collects no test: that is a failure here, never a pass
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,261 @@
+"""Which result files a report needs, and loading them into DataFrames.
+
+The ``expected_*`` functions are pure and fast (no file access): the Snakefile imports them to
+list a report rule's inputs, so the rule and the report read exactly the same files. Paths are
+relative and start with ``results/``; the loaders swap that prefix for their ``results`` dir.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import sweep_nfes, variant_solvers
+from ..flows.solvers import budget_is_valid
+
+RESULTS_PREFIX = "results/"
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {"toy": ("w2", "mmd", "mmd_multi")}
+FAMILY_HAS_FLOOR: dict[str, bool] = {"toy": True}  # does `idff floor` score this family?
+TOY_ORDERS_DEFAULTS: dict[str, Any] = {"variants": ["otcfm", "idff1", "idff2", "idff3"], "nfe": 2,
+                                       "solver": "euler", "n_samples": 2048, "n_trajectories": 12}
+METRIC_KEYS = ("dataset", "variant", "method", "sampler", "solver", "seed", "rows")
+ROW_KEYS = ("nfe_budget", "nfe", "vjp", "wall_s")
+
+
+class ReportInputError(ValueError):
+    """A result file exists but does not hold what the report needs."""
+
+
+def exp_config(cfg: dict, exp: str) -> dict:
+    if exp not in cfg.get("experiments", {}):
+        raise ValueError(f"the report needs experiment {exp!r} in the config (experiments.{exp}); "
+                         f"the config has: {', '.join(cfg.get('experiments', {})) or 'none'}")
+    return cfg["experiments"][exp]
+
+
+def family_metrics(cfg: dict, exp: str) -> tuple[str, ...]:
+    family = exp_config(cfg, exp)["family"]
+    if family not in FAMILY_METRICS:
+        raise ValueError(f"no report metrics are defined for data family {family!r} "
+                         f"(experiments.{exp}.family); known: {', '.join(FAMILY_METRICS)}")
+    return FAMILY_METRICS[family]
+
+
+def has_floor(cfg: dict, exp: str) -> bool:
+    return FAMILY_HAS_FLOOR.get(exp_config(cfg, exp)["family"], False)
+
+
+def metric_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
+    return f"results/metrics/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json"
+
+
+def floor_path(exp: str, dataset: str, seed: int) -> str:
+    return f"results/floor/{exp}/{dataset}/seed{seed}.json"
+
+
+def sample_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
+    return f"results/samples/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz"
+
+
+def metric_jobs(cfg: dict, exp: str) -> list[dict]:
+    """One entry per expected metric file: dataset, variant, solver, seed, nfes, path."""
+    e = exp_config(cfg, exp)
+    jobs = []
+    for ds in e["datasets"]:
+        for variant in e["variants"]:
+            for solver in variant_solvers(e, variant):
+                nfes = sweep_nfes(e, solver)
+                if not nfes:
+                    continue
+                for seed in e["seeds"]:
+                    jobs.append({"dataset": ds, "variant": variant, "solver": solver, "seed": seed,
+                                 "nfes": nfes, "path": metric_path(exp, ds, variant, solver, seed)})
+    return jobs
+
+
+def expected_metric_files(cfg: dict, exp: str) -> list[str]:
+    return [j["path"] for j in metric_jobs(cfg, exp)]
+
+
+def expected_floor_files(cfg: dict, exp: str) -> list[str]:
+    """Floor files of ``exp`` (none for a family without a floor)."""
+    e = exp_config(cfg, exp)
+    if not has_floor(cfg, exp):
+        return []
+    return [floor_path(exp, ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
+
+
+def toy_orders_settings(cfg: dict, exp: str) -> dict[str, Any] | None:
+    """Settings of the orders figure (``experiments.<exp>.figures.toy_orders`` over defaults).
+
+    ``solver`` is one solver name or a mapping variant -> solver (a stochastic variant needs
+    euler_maruyama). Returns None for a non-toy experiment that does not ask for the figure.
+    """
+    e = exp_config(cfg, exp)
+    given = e.get("figures", {}).get("toy_orders")
+    if given is None and e["family"] != "toy":
+        return None
+    s = {**TOY_ORDERS_DEFAULTS, **(given or {})}
+    key = f"experiments.{exp}.figures.toy_orders"
+    unknown = set(s) - set(TOY_ORDERS_DEFAULTS)
+    if unknown:
+        raise ValueError(f"config key {key}: unknown settings {sorted(unknown)}; "
+                         f"valid: {', '.join(TOY_ORDERS_DEFAULTS)}")
+    if not isinstance(s["nfe"], int) or s["nfe"] < 1:
+        raise ValueError(f"config key {key}.nfe: needs a positive integer, got {s['nfe']!r}")
+    solvers = {}
+    for v in s["variants"]:
+        if v not in e["variants"]:
+            raise ValueError(f"config key {key}.variants: {v!r} is not a variant of experiments."
+                             f"{exp}.variants; valid: {', '.join(e['variants'])}")
+        solver = s["solver"].get(v, "euler") if isinstance(s["solver"], dict) else s["solver"]
+        if solver not in variant_solvers(e, v):
+            raise ValueError(f"config key {key}.solver: variant {v!r} is not run with solver "
+                             f"{solver!r}; its solvers: {', '.join(variant_solvers(e, v))}")
+        if not budget_is_valid(solver, s["nfe"]):
+            raise ValueError(f"config key {key}.nfe: solver {solver!r} cannot meet NFE {s['nfe']}")
+        solvers[v] = solver
+    return {**s, "solvers": solvers, "seed": e["seeds"][0]}
+
+
+def sample_jobs(cfg: dict, exp: str) -> list[dict]:
+    """One entry per sample file the orders figure needs (first seed of the experiment)."""
+    s = toy_orders_settings(cfg, exp)
+    if s is None:
+        return []
+    return [{"dataset": ds, "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
+             "seed": s["seed"], "n": s["n_samples"],
+             "path": sample_path(exp, ds, v, s["solvers"][v], s["nfe"], s["seed"])}
+            for ds in exp_config(cfg, exp)["datasets"] for v in s["variants"]]
+
+
+def expected_sample_files(cfg: dict, exp: str) -> list[str]:
+    return [j["path"] for j in sample_jobs(cfg, exp)]
+
+
+def resolve(results: str | Path, rel: str) -> Path:
+    """Map ``results/...`` onto the ``results`` directory actually used."""
+    if not rel.startswith(RESULTS_PREFIX):
+        raise ValueError(f"result path {rel!r} must start with {RESULTS_PREFIX!r}")
+    return Path(results) / rel[len(RESULTS_PREFIX):]
+
+
+def require(paths: list[Path], target: str) -> None:
+    """Raise FileNotFoundError naming the first missing file and how to make it."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"result file {missing[0]} is missing{more}; run `snakemake "
+                                f"{target}` to produce the inputs of {target}")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(f"result file {path} is not valid JSON ({exc}); delete it and "
+                               f"rerun the job that writes it") from exc
+    if not isinstance(obj, dict):
+        raise ReportInputError(f"result file {path} holds a {type(obj).__name__}, not an object")
+    return obj
+
+
+def _need(obj: dict, keys: tuple[str, ...], path: Path) -> None:
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ReportInputError(f"result file {path} lacks key(s) {missing}; it was written by "
+                               f"another version of idff: delete it and rerun its job")
+
+
+def load_metrics(cfg: dict, exp: str, results: str | Path, target: str) -> pd.DataFrame:
+    """All sweep rows of an experiment, one DataFrame row per (file, NFE budget).
+
+    Columns: dataset, variant, method, sampler, solver, seed, nfe_budget, nfe, vjp, wall_s,
+    params (JSON text) and one column per metric of the family. Only the NFE budgets of the
+    config are kept; a budget the config asks for but the file lacks is an error (stale file).
+    """
+    metrics = family_metrics(cfg, exp)
+    jobs = metric_jobs(cfg, exp)
+    paths = [resolve(results, j["path"]) for j in jobs]
+    require(paths, target)
+    records = []
+    for job, path in zip(jobs, paths, strict=True):
+        obj = _read_json(path)
+        _need(obj, METRIC_KEYS, path)
+        for key in ("dataset", "variant", "solver", "seed"):
+            if obj[key] != job[key]:
+                raise ReportInputError(f"result file {path} holds {key} {obj[key]!r}, but its path "
+                                       f"says {job[key]!r}; delete it and rerun its job")
+        by_nfe = {}
+        for row in obj["rows"]:
+            _need(row, ROW_KEYS + metrics, path)
+            by_nfe[int(row["nfe_budget"])] = row
+        lacking = [n for n in job["nfes"] if n not in by_nfe]
+        if lacking:
+            raise ReportInputError(f"result file {path} has no rows for NFE budget(s) {lacking} that "
+                                   f"the config sweeps; it is stale: rerun `snakemake {target}`")
+        for nfe in job["nfes"]:
+            row = by_nfe[nfe]
+            records.append({"dataset": job["dataset"], "variant": job["variant"],
+                            "method": obj["method"], "sampler": obj["sampler"],
+                            "solver": job["solver"], "seed": int(job["seed"]), "nfe_budget": nfe,
+                            "nfe": float(row["nfe"]), "vjp": float(row["vjp"]),
+                            "wall_s": float(row["wall_s"]),
+                            "params": json.dumps(row.get("params") or {}, sort_keys=True),
+                            **{m: _num(row[m], m, path) for m in metrics}})
+    return pd.DataFrame.from_records(records)
+
+
+def load_floor(cfg: dict, exp: str, results: str | Path, target: str) -> pd.DataFrame | None:
+    """Metric floor per data set and seed (columns dataset, seed, metrics); None if no floor."""
+    if not has_floor(cfg, exp):
+        return None
+    metrics = family_metrics(cfg, exp)
+    e = exp_config(cfg, exp)
+    keys = [(ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
+    paths = [resolve(results, floor_path(exp, ds, seed)) for ds, seed in keys]
+    require(paths, target)
+    records = []
+    for (ds, seed), path in zip(keys, paths, strict=True):
+        obj = _read_json(path)
+        _need(obj, ("dataset", "seed") + metrics, path)
+        if obj["dataset"] != ds or obj["seed"] != seed:
+            raise ReportInputError(f"result file {path} holds data set {obj['dataset']!r} seed "
+                                   f"{obj['seed']!r}, but its path says {ds!r} seed {seed}")
+        records.append({"dataset": ds, "seed": int(seed),
+                        **{m: _num(obj[m], m, path) for m in metrics}})
+    return pd.DataFrame.from_records(records)
+
+
+def _num(value: Any, key: str, path: Path) -> float:
+    if value is None:  # JSON has no NaN; a diverged run may store null
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ReportInputError(f"result file {path}: {key} = {value!r} is not a number") from exc
+
+
+def load_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``samples [N, 2]`` and ``trajectory [steps + 1, N, 2]`` of an ``idff sample`` file."""
+    try:
+        with np.load(path) as z:
+            arrays = {k: np.asarray(z[k]) for k in ("samples", "trajectory") if k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ReportInputError(f"sample file {path} could not be read ({exc}); delete it and rerun "
+                               f"`idff sample`") from exc
+    lacking = [k for k in ("samples", "trajectory") if k not in arrays]
+    if lacking:
+        raise ReportInputError(f"sample file {path} lacks array(s) {lacking}; `idff sample` "
+                               f"writes 'samples' and 'trajectory': rerun it")
+    samples, traj = arrays["samples"], arrays["trajectory"]
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        raise ReportInputError(f"sample file {path}: samples has shape {samples.shape}, need (N, 2)")
+    if traj.ndim != 3 or traj.shape[1:] != samples.shape:
+        raise ReportInputError(f"sample file {path}: trajectory has shape {traj.shape}, need "
+                               f"(steps + 1, {samples.shape[0]}, 2)")
+    return samples, traj

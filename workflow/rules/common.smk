@@ -1,0 +1,75 @@
+import json
+import sys
+
+from idff.config import (
+    check_semantics,
+    data_spec,
+    eval_spec,
+    sweep_nfes,
+    train_spec,
+    variant_solvers,
+)
+from idff.families import get_family
+from idff.report.collect import (
+    expected_floor_files,
+    expected_metric_files,
+    expected_sample_files,
+)
+from idff.report.outputs import paper_outputs
+
+# Validation happens before any job: the schema (types, names) then what a schema cannot say.
+validate(config, schema="../../idff/schema/config.schema.yaml")
+check_semantics(config)
+
+PY = sys.executable  # the interpreter running Snakemake has idff installed
+IDFF = f"{PY} -m idff.cli --no-progress"
+EXPERIMENTS = list(config["experiments"])
+
+
+def _alt(names):
+    return "|".join(sorted({str(n) for n in names}))
+
+
+wildcard_constraints:
+    exp=_alt(EXPERIMENTS),
+    dataset=_alt(d for e in config["experiments"].values() for d in e["datasets"]),
+    method=_alt(m for e in config["experiments"].values() for m in e["methods"]),
+    variant=_alt(v for e in config["experiments"].values() for v in e["variants"]),
+    solver="euler|midpoint|heun|rk4|euler_maruyama",
+    seed=r"\d+",
+    nfe=r"\d+",
+    datafile=r"[A-Za-z0-9_.-]+",
+
+
+def spec_json(spec):
+    """The config slice a job depends on, as compact JSON (a `params:` rerun trigger)."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def variant_of(wc):
+    return config["experiments"][wc.exp]["variants"][wc.variant]
+
+
+def ckpt_of(wc):
+    method = variant_of(wc)["method"]
+    return f"results/checkpoints/{wc.exp}/{wc.dataset}/{method}/seed{wc.seed}.pt"
+
+
+def tuned_of(wc):
+    if not variant_of(wc).get("tune"):
+        return []
+    return f"results/tuned/{wc.exp}/{wc.dataset}/{wc.variant}/{wc.solver}/seed{wc.seed}.json"
+
+
+def paper_outputs_all():
+    return [p for t, path in config["paper_targets"].items() for p in paper_outputs(t, path)]
+
+
+def data_file(exp, dataset):
+    """The prepared data file a job of (exp, dataset) reads, or [] for generated toy data."""
+    spec = data_spec(config, exp, dataset)
+    return get_family(spec["family"]).data_file(spec) or []
+
+
+def data_of(wc):
+    return data_file(wc.exp, wc.dataset)

@@ -1,0 +1,38 @@
+# One named rule per table and figure: `snakemake table_toy`, `snakemake fig_nfe`, ...
+# Each writes three files (see idff/report/outputs.py); the main one goes into the HTML report
+# (`snakemake --report report.html`) with its caption.
+
+from idff.report import TARGETS, target_inputs
+
+report: "../report/workflow.rst"
+
+
+for _target, _path in config["paper_targets"].items():
+    _main, _data, _extra = paper_outputs(_target, _path)
+
+    rule:
+        name:
+            _target
+        localrule: True
+        input:
+            target_inputs(_target, config),
+        output:
+            report(
+                _main,
+                caption="../report/target.rst",
+                category="Tables" if _target.startswith("table_") else "Figures",
+                labels={"target": _target},
+            ),
+            _data,
+            _extra,
+        log:
+            f"logs/report/{_target}.log",
+        params:
+            cfg=json.dumps(config, sort_keys=True, separators=(",", ":")),
+            target=_target,
+            caption=TARGETS[_target].caption if _target in TARGETS else "",
+        conda:
+            "../envs/idff.yaml"
+        shell:
+            "{IDFF} report {params.target} --config-json {params.cfg:q} --out {output[0]} "
+            "> {log} 2>&1"
