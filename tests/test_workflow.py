@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 import yaml
+from workflow_helpers import REPO, copy_repo, nothing_to_do, run, smoke_config, snakemake
 
 from idff.report.outputs import dvc_items
-from workflow_helpers import REPO, copy_repo, nothing_to_do, run, smoke_config, snakemake
 
 PROFILE = ["--workflow-profile", "workflow/profiles/ci"]
 
