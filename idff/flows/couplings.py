@@ -26,7 +26,7 @@ def ot_plan(x0: Tensor, x1: Tensor, method: str = "exact_ot", reg: float = 0.05)
         # SB-CFM uses (2 sigma^2) underflows it, the log-domain solver takes over
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            plan = ot.sinkhorn(wa, wb, cost_np, reg=reg, numItermax=1000)
+            plan = ot.sinkhorn(wa, wb, cost_np, reg=reg, numItermax=1000, stopThr=1e-4)
             if not np.all(np.isfinite(plan)) or plan.sum() <= 0:
                 plan = ot.sinkhorn(wa, wb, cost_np, reg=reg, method="sinkhorn_log", numItermax=1000)
     else:
