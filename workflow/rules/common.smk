@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 
 from idff.config import (
@@ -21,8 +22,14 @@ from idff.report.outputs import paper_outputs
 validate(config, schema="../../idff/schema/config.schema.yaml")
 check_semantics(config)
 
-PY = sys.executable  # the interpreter running Snakemake has idff installed
-IDFF = f"{PY} -m idff.cli --no-progress"
+# Jobs call the `idff` console script of the environment that runs Snakemake, also when that
+# environment is not activated (e.g. `.venv/bin/snakemake`).
+PY = sys.executable
+envvars:
+    "PATH",
+
+
+os.environ.update(PATH=os.pathsep.join([os.path.dirname(PY), os.getenv("PATH", "")]))
 EXPERIMENTS = list(config["experiments"])
 
 

@@ -17,14 +17,14 @@ for _target, _path in config["paper_targets"].items():
         input:
             target_inputs(_target, config),
         output:
-            report(
+            main=report(
                 _main,
                 caption="../report/target.rst",
                 category="Tables" if _target.startswith("table_") else "Figures",
                 labels={"target": _target},
             ),
-            _data,
-            _extra,
+            data=_data,
+            extra=_extra,
         log:
             f"logs/report/{_target}.log",
         params:
@@ -34,5 +34,5 @@ for _target, _path in config["paper_targets"].items():
         conda:
             "../envs/idff.yaml"
         shell:
-            "{IDFF} report {params.target} --config-json {params.cfg:q} --out {output[0]} "
+            "idff --no-progress report {params.target} --config-json {params.cfg:q} --out {output.main} "
             "> {log} 2>&1"
