@@ -3,11 +3,11 @@ import os
 import sys
 
 from idff.config import (
-    check_semantics,
     data_spec,
     eval_spec,
     sweep_nfes,
     train_spec,
+    validate_config,
     variant_solvers,
 )
 from idff.families import get_family
@@ -18,9 +18,9 @@ from idff.report.collect import (
 )
 from idff.report.outputs import paper_outputs
 
-# Validation happens before any job: the schema (types, names) then what a schema cannot say.
-validate(config, schema="../../idff/schema/config.schema.yaml")
-check_semantics(config)
+# Validation happens before any job: the JSON schema idff/schema/config.schema.yaml (types,
+# names), then what a schema cannot say; errors name the key as experiments.toy.train.steps.
+validate_config(config)
 
 # Jobs call the `idff` console script of the environment that runs Snakemake, also when that
 # environment is not activated (e.g. `.venv/bin/snakemake`).
