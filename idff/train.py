@@ -90,7 +90,7 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
     data_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     torch.manual_seed(cfg.seed)  # dropout and other global draws
-    step, history = 0, []
+    step, history, running = 0, [], 0.0  # running: smoothed loss, checkpointed for exact resume
     rpath = resume_path(out)
     if rpath.exists():
         state = load_checkpoint(rpath, map_location=device)
@@ -99,23 +99,25 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        data_gen.set_state(state["rng"]["data"])
+        # map_location moved every tensor to ``device``; RNG states must be CPU ByteTensors
+        data_gen.set_state(state["rng"]["data"].cpu())
         noise_gen.set_state(state["rng"]["noise"].to(noise_gen.get_state().device))
-        torch.set_rng_state(state["rng"]["torch"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
         step, history = int(state["step"]), list(state["history"])
+        running = float(state.get("running", history[-1][1] if history else 0.0))
         print(f"resuming {out} from step {step} ({rpath})", flush=True)
 
     def snapshot() -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "meta": meta, "train": asdict(cfg), "step": step,
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "history": history,
+                "scheduler": sched.state_dict(), "history": history, "running": running,
                 "rng": {"data": data_gen.get_state(), "noise": noise_gen.get_state().cpu(),
                         "torch": torch.get_rng_state()}}
 
     print(f"training {meta.get('method', {}).get('name', '?')} on {device} for {cfg.steps} steps",
           flush=True)
     model.train()
-    t_start, running = time.perf_counter(), 0.0
+    t_start = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=step, desc=out.parent.name or "train", disable=not progress,
                mininterval=2.0)
     while step < cfg.steps:

@@ -10,7 +10,7 @@ Definitions (all in the plane, drawn with a torch.Generator so draws are reprodu
 - ``checkerboard``: uniform density on the 8 black cells of a 4 x 4 board on [-4, 4]^2
   (FFJORD's definition).
 - ``pinwheel``: 5 arms; radial position N(1, 0.3^2), tangential N(0, 0.1^2), each arm rotated by
-  angle 0.25 * radius (FFJORD), scaled by 2.
+  angle 0.25 * exp(radial position) (FFJORD), scaled by 2.
 - ``spirals``: two interleaved Archimedean spirals, angle sqrt(U) * 3 pi, uniform jitter in
   [0, 0.5), scaled by 1/3 * 2 (FFJORD's ``2spirals``) - roughly within [-4, 4]^2.
 """

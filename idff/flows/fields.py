@@ -107,8 +107,14 @@ def _higher_order(net: CountingNet, heads, v_cfm, gammas: list[float], sigma: fl
             x1_hat, _ = heads(xg, t)
             d, terms = x1_hat, []
             for k in range(1, order + 1):
-                (d,) = torch.autograd.grad(d.sum(), xg, create_graph=k < order)
-                net.vjp += 1
+                if d.requires_grad:
+                    (g,) = torch.autograd.grad(d.sum(), xg, create_graph=k < order,
+                                               allow_unused=True)
+                    net.vjp += 1
+                else:
+                    g = None
+                # D_{k-1} that does not depend on x (e.g. an affine x1_hat) has D_k = 0
+                d = torch.zeros_like(xg) if g is None else g
                 terms.append(d)
         a = math.sqrt(max(0.0, 1.0 - sum(gammas) * sigma**2 * s2))
         out = a * v_cfm(x, x1_hat.detach(), t) + 0.5 * (2 * gammas[0] - 1) * s2 * terms[0].detach()
