@@ -3,7 +3,8 @@
 Definitions (all in the plane, drawn with a torch.Generator so draws are reproducible):
 
 - ``8gaussians``: mixture of 8 equal-weight Gaussians, centres on a circle of radius 5 at angles
-  k * 45 degrees, isotropic variance 0.1 (std 0.316), as in torchcfm's ``sample_8gaussians``.
+  k * 45 degrees, isotropic variance 0.1 (std 0.316). torchcfm's ``sample_8gaussians`` says
+  var=0.1 but passes sqrt(0.1) as the covariance (std 0.562): our modes are tighter.
 - ``moons``: two interleaving half circles (radius 1, centres (0, 0) and (1, 0.5)), a uniform
   random position along each arc, Gaussian jitter of std 0.2, then scaled by 3 and shifted by -1
   (scikit-learn's ``make_moons(noise=0.2)`` * 3 - 1, as in torchcfm).

@@ -22,10 +22,12 @@ Drift = Callable[[Tensor, float], Tensor]
 def steps_for_budget(solver: str, nfe: int) -> int:
     """Number of steps a fixed-step solver takes within ``nfe`` forward passes.
 
-    euler / euler_maruyama: nfe steps. midpoint: nfe / 2 (nfe even). rk4: nfe / 4.
-    heun: (nfe + 1) // 2 steps; its last step is a plain Euler step (as in EDM), because the
-    x1-parametrised field is singular at t = 1, so N Heun steps cost 2N - 1 passes; an even
-    budget therefore spends nfe - 1.
+    euler / euler_maruyama: nfe steps. midpoint: nfe / 2 (nfe even).
+    The x1-parametrised IDFF fields are singular at t = 1, so no solver evaluates there:
+    heun: (nfe + 1) // 2 steps whose last one is a plain Euler step (as in EDM): N steps cost
+    2N - 1 passes and an even budget spends nfe - 1. rk4: (nfe + 1) // 4 steps whose last one is
+    Ralston's third-order method (stages at 0, 1/2, 3/4 of the step): N steps cost 4N - 1, so
+    budgets 4N - 1 and 4N are valid (the latter spends one pass less).
     """
     if solver not in FIXED_SOLVERS:
         raise ValueError(f"unknown fixed-step solver {solver!r}; valid: {', '.join(FIXED_SOLVERS)}")
@@ -36,9 +38,10 @@ def steps_for_budget(solver: str, nfe: int) -> int:
             raise ValueError(f"midpoint takes 2 forward passes per step; budget {nfe} is odd")
         return nfe // 2
     if solver == "rk4":
-        if nfe % 4:
-            raise ValueError(f"rk4 takes 4 forward passes per step; budget {nfe} is not a multiple of 4")
-        return nfe // 4
+        if nfe < 3 or nfe % 4 not in (0, 3):
+            raise ValueError(f"rk4 spends 4N - 1 forward passes on N steps; budget {nfe} is not "
+                             f"of the form 4N - 1 or 4N")
+        return (nfe + 1) // 4
     if solver == "heun":
         return (nfe + 1) // 2
     return nfe
@@ -90,9 +93,13 @@ def integrate(drift: Drift, x: Tensor, solver: str, nfe: int, *, t0: float = 0.0
         elif solver == "rk4":
             k1 = drift(x, t)
             k2 = drift(x + 0.5 * h * k1, t + 0.5 * h)
-            k3 = drift(x + 0.5 * h * k2, t + 0.5 * h)
-            k4 = drift(x + h * k3, t + h)
-            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            if last:  # Ralston's 3rd order: no stage at the step's end (t = 1)
+                k3 = drift(x + 0.75 * h * k2, t + 0.75 * h)
+                x = x + h * (2 * k1 + 3 * k2 + 4 * k3) / 9
+            else:
+                k3 = drift(x + 0.5 * h * k2, t + 0.5 * h)
+                k4 = drift(x + h * k3, t + h)
+                x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         if traj is not None:
             traj.append(x)
     if traj is not None:
