@@ -15,6 +15,14 @@ from pathlib import Path
 from . import __version__
 from .config import ConfigError, eval_spec, load_config, train_spec
 
+_BASE_KEYS = ("experiment", "family", "dataset", "data")
+SPEC_KEYS = {
+    "prepare": _BASE_KEYS,
+    "train": (*_BASE_KEYS, "seed", "model", "train", "method"),
+    "eval": (*_BASE_KEYS, "seed", "model", "method", "variant", "solver", "nfe", "sweep"),
+    "floor": (*_BASE_KEYS, "seed", "sweep"),
+}
+
 
 def _add_job_args(p: argparse.ArgumentParser, kind: str) -> None:
     p.add_argument("--config", type=Path, help="config YAML (e.g. config/smoke.yaml)")
@@ -35,9 +43,14 @@ def _add_job_args(p: argparse.ArgumentParser, kind: str) -> None:
 def _spec(args: argparse.Namespace, kind: str) -> dict:
     if args.spec:
         try:
-            return json.loads(args.spec)
+            spec = json.loads(args.spec)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--spec is not valid JSON: {exc}") from exc
+        missing = [k for k in SPEC_KEYS[kind] if k not in spec]
+        if not isinstance(spec, dict) or missing:
+            raise ConfigError(f"--spec for `idff {args.cmd}` lacks the keys {missing}; make specs "
+                              f"with idff.config ({kind}_spec) or use --config")
+        return spec
     if not args.config:
         raise ConfigError("give --config FILE (with --dataset and --method/--variant) or --spec JSON")
     cfg = load_config(args.config, args.overrides)
