@@ -339,6 +339,76 @@ def prepare_image_dataset(name: str, out_path: str | os.PathLike, *,
     return out_path
 
 
+HELDOUT_SPLITS = {"cifar10": "test", "celeba": "test", "offline_cifar": "other crops",
+                  "offline_faces": "last faces"}
+
+
+def prepare_image_splits(name: str, out_path: str | os.PathLike, *,
+                         root: str | os.PathLike = "resources/data", n: int | None = None,
+                         n_heldout: int | None = None, seed: int = 0,
+                         image_size: int | None = None, download: bool = True,
+                         celeba_torchvision: bool = False, celeba_strict: bool = True,
+                         workers: int = 1) -> Path:
+    """Training images plus a held-out real set in one uint8 npz (``images``, ``heldout``).
+
+    The held-out set scores the metric's floor (real vs real): CIFAR-10 and CelebA use their
+    test split; ``offline_cifar`` other random crops (seed + 1) of the same photos;
+    ``offline_faces`` keeps the last ``n_heldout`` (default 20) of its 100 faces out of training.
+    ``n`` / ``n_heldout`` take seeded random subsets of the real splits.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown image data set {name!r}; valid: {', '.join(DATASETS)}")
+    for key, val in (("n", n), ("n_heldout", n_heldout)):
+        if val is not None and (not isinstance(val, int) or val < 2):
+            raise ValueError(f"data.{key} must be an integer >= 2 (or absent), got {val!r}")
+    if name == "cifar10":
+        if image_size not in (None, 32):
+            raise ValueError(f"CIFAR-10 images are 32 x 32; data.image_size={image_size} is not "
+                             f"supported (leave it out or set 32)")
+        tar = fetch_cifar10(root) if download else Path(root) / CIFAR10_FILE
+        train = _subset(read_cifar10(tar, "train"), n, seed)
+        held = _subset(read_cifar10(tar, "test"), n_heldout, seed + 1)
+    elif name == "celeba":
+        kw = dict(size=image_size or 64, strict=celeba_strict, workers=workers)
+        train = load_celeba(root, "train", n=n, seed=seed, download=celeba_torchvision, **kw)
+        held = load_celeba(root, "test", n=n_heldout, seed=seed + 1, **kw)
+    elif name == "offline_cifar":
+        train = offline_cifar_like(n or 2000, seed=seed, size=image_size or 32)
+        held = offline_cifar_like(n_heldout or n or 2000, seed=seed + 1, size=image_size or 32)
+    else:
+        k = n_heldout or 20
+        if k >= 100 or (n is not None and n + k > 100):
+            raise ValueError(f"offline_faces has 100 faces: data.n ({n}) + data.n_heldout ({k}) "
+                             f"must not exceed 100")
+        faces = offline_faces(size=image_size or 64, n=100)
+        train, held = faces[: n or 100 - k], faces[100 - k:]
+    out_path = Path(out_path)
+    with atomic_path(out_path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, images=train, heldout=held, name=np.str_(name), split=np.str_("train"),
+                 heldout_split=np.str_(HELDOUT_SPLITS[name]), source=np.str_(SOURCES[name]),
+                 stand_in=np.bool_(name.startswith("offline")))
+    return out_path
+
+
+def _subset(images: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    if n is None or n >= len(images):
+        return images
+    return images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
+
+
+def load_heldout(path: str | os.PathLike) -> np.ndarray:
+    """The held-out real images (uint8 [N, H, W, 3]) of an npz from ``prepare_image_splits``."""
+    load_image_dataset(path)  # existence, readability, the training images' checks
+    with np.load(Path(path), allow_pickle=False) as z:
+        if "heldout" not in z.files:
+            raise ImageDataError(f"{path} has no 'heldout' array; it was written by "
+                                 f"prepare_image_dataset, not prepare_image_splits: delete it "
+                                 f"and rerun the data step")
+        held = z["heldout"]
+    _check_images(held, f"{path} (heldout)")
+    return held
+
+
 def load_image_dataset(path: str | os.PathLike) -> np.ndarray:
     """The uint8 [N, H, W, 3] images of an npz written by ``prepare_image_dataset``."""
     path = Path(path)
@@ -416,5 +486,5 @@ class ImagePairs:
 
 
 __all__ = ["DownloadError", "ImageDataError", "ImagePairs", "check_celeba", "fetch_cifar10",
-           "load_celeba", "load_image_dataset", "offline_cifar_like", "offline_faces",
-           "prepare_image_dataset", "read_cifar10", "read_image_meta"]
+           "load_celeba", "load_heldout", "load_image_dataset", "offline_cifar_like", "offline_faces",
+           "prepare_image_dataset", "prepare_image_splits", "read_cifar10", "read_image_meta"]

@@ -322,6 +322,74 @@ def _record(ctx: Any, integ: Any, n_frames: int, steps_per_frame: int, n_atoms: 
     return xyz
 
 
+def simulate_parallel(out_dir: str | os.PathLike, n_trajectories: int, ns_per_trajectory: float,
+                      seeds: Sequence[int], workers: int = 1, name: str = "dihedrals.npz",
+                      **kwargs: Any) -> Path:
+    """``simulate_alanine_dipeptide`` with the trajectories spread over ``workers`` processes.
+
+    Each trajectory depends only on its own seed, so the output (dihedrals and raw ``.xtc``
+    files) is bit-identical to the serial call; ``workers <= 1`` is the serial call. The
+    parts run as fresh ``python -c`` processes (no fork of a process holding torch threads,
+    no re-import of the caller's ``__main__``) in ``out_dir/.parts-<name>`` and are merged;
+    ``ns_per_day`` lists each trajectory's own speed, ``wall_s`` the whole run. ``kwargs``
+    (JSON-serialisable) go to ``simulate_alanine_dipeptide`` (solvent, frame_ps, platform, ...).
+    """
+    import shutil
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    start = time.perf_counter()
+    if workers == 1 or n_trajectories == 1:
+        path = simulate_alanine_dipeptide(out_dir, n_trajectories, ns_per_trajectory, seeds,
+                                          name=name, **kwargs)
+        ds = load_md_dataset(path)
+        meta = {**ds.meta, "workers": 1, "wall_s": round(time.perf_counter() - start, 2)}
+        return save_md_dataset(path, ds.trajectories, ds.frame_ps, ds.source, meta)
+    seeds = _check_seeds(seeds, n_trajectories)
+    out_dir = Path(out_dir)
+    parts = out_dir / f".parts-{name}"
+    shutil.rmtree(parts, ignore_errors=True)
+    code = ("import json, sys; from idff.data.md import simulate_alanine_dipeptide as f; "
+            "f(**json.loads(sys.argv[1]))")
+    root = str(Path(__file__).resolve().parents[2])  # the idff this process runs
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+
+    def run(i: int) -> Path:
+        args = {**kwargs, "out_dir": str(parts / f"{i:03d}"), "n_trajectories": 1,
+                "ns_per_trajectory": ns_per_trajectory, "seeds": [seeds[i]], "name": "part.npz",
+                "progress": False}
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], env=env,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines() or ["(no error output)"]
+            raise MDDataError(f"simulating trajectory {i} (seed {seeds[i]}) failed (exit code "
+                              f"{proc.returncode}): {lines[-1]}")
+        return parts / f"{i:03d}" / "part.npz"
+
+    with ThreadPoolExecutor(max_workers=min(workers, n_trajectories)) as ex:
+        paths = list(ex.map(run, range(n_trajectories)))
+    trajs, speeds, raw_files = [], [], []
+    for i, p in enumerate(paths):
+        part = load_md_dataset(p)
+        trajs.append(part.trajectories[0])
+        speeds += part.meta["ns_per_day"]
+        raw = out_dir / f"traj_{i:03d}.xtc"
+        os.replace(p.parent / "traj_000.xtc", raw)
+        raw_files.append(raw.name)
+    write_text_atomic(out_dir / "topology.pdb", STRUCTURE_PDB.read_text())
+    first = load_md_dataset(paths[0])
+    meta = {**first.meta, "seeds": seeds, "ns_per_day": speeds,
+            "ns_per_day_mean": round(float(np.mean(speeds)), 1), "raw_trajectories": raw_files,
+            "workers": workers, "wall_s": round(time.perf_counter() - start, 2)}
+    path = save_md_dataset(out_dir / name, trajs, first.frame_ps, first.source, meta)
+    shutil.rmtree(parts, ignore_errors=True)
+    return path
+
+
 def dihedral_deg(xyz: np.ndarray, idx: Sequence[int]) -> np.ndarray:
     """IUPAC dihedral of atoms ``idx`` (4 indices) over frames ``xyz [T, n_atoms, 3]``, degrees.
 

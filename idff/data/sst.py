@@ -887,6 +887,57 @@ class SSTPairs:
         return x0, x1, cond.long()
 
 
+class SSTLeadPairs:
+    """Direct multi-lead pairs ``(x0, x1) = (field at step k, field at step k + h)``, ``cond = h - 1``.
+
+    DYffusion's setting: one network forecasts every lead time ``h = 1 .. horizon`` straight from
+    the last observed field, told the lead by its class label, so the label carries information
+    (with one-step pairs every lead sees the same data, see :class:`SSTPairs`). ``h`` is drawn
+    uniformly, then ``(box, k)`` uniformly among the pairs of that lead whose steps
+    ``k .. k + h`` all lie consecutively in ``split`` (no split border, no gap in time).
+    ``n_cond = horizon``; fields are ``[C=1, H, W]`` float32.
+    """
+
+    def __init__(self, data: SSTDataset, split: str = "train", horizon: int = 7) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.horizon = self.n_cond = int(horizon)
+        idx = data.split_index(split)
+        nxt = np.append(data.next_is_consecutive(), False)
+        starts = [np.array([k for k in idx if k + h < data.time.size and nxt[k:k + h].all()],
+                           dtype=np.int64) for h in range(1, horizon + 1)]
+        empty = [h + 1 for h, s in enumerate(starts) if s.size == 0]
+        if empty:
+            raise SSTDataError(f"{data.path}: the {split} split ({idx.size} steps) has no pair "
+                               f"{empty[0]} steps apart; lower the horizon or give it more years")
+        self._count = torch.as_tensor([s.size for s in starts], dtype=torch.int64)
+        pad = np.zeros((horizon, max(s.size for s in starts)), dtype=np.int64)
+        for h, s in enumerate(starts):
+            pad[h, :s.size] = s
+        self._starts = torch.from_numpy(pad)
+        self._fields = torch.from_numpy(np.ascontiguousarray(data.sst))
+        self.n_boxes = int(data.sst.shape[0])
+        self.data_shape: tuple[int, ...] = (1, *data.field_shape)
+
+    @property
+    def n_pairs(self) -> int:
+        return self.n_boxes * int(self._count.sum())
+
+    def sample_batch(self, batch_size: int, generator: torch.Generator | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x0, x1 [B, 1, H, W]`` and ``cond [B]`` (int64, the lead index h - 1)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        lead = torch.randint(0, self.horizon, (batch_size,), generator=generator)
+        u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+        j = torch.clamp((u * self._count[lead]).long(), max=self._count[lead] - 1)
+        k = self._starts[lead, j]
+        b = torch.randint(0, self.n_boxes, (batch_size,), generator=generator)
+        x0 = self._fields[b, k].unsqueeze(1)
+        x1 = self._fields[b, k + lead + 1].unsqueeze(1)
+        return x0, x1, lead
+
+
 class WindowBatch(NamedTuple):
     context: torch.Tensor   # [B, 1, H, W]  field at step k
     truth: torch.Tensor     # [B, L, 1, H, W]  fields at k + 1 .. k + L
@@ -948,3 +999,17 @@ def forecast_windows(data: SSTDataset, split: str = "test", horizon: int = 7, st
     return ForecastWindows(context=data.sst[box, start][:, None], truth=truth,
                            cond=np.ascontiguousarray(labels, dtype=np.int64), box=box,
                            start=start, target_period=periods, land=data.land[box][:, None])
+
+
+def select_windows(windows: ForecastWindows, n: int | None) -> ForecastWindows:
+    """``n`` windows spread evenly over ``windows`` (all of them for ``None`` or ``n >= len``).
+
+    Deterministic (no seed): every method, sampler and seed is scored on the same windows.
+    """
+    if n is None or n >= len(windows):
+        return windows
+    if n < 1:
+        raise ValueError(f"the number of forecast windows must be >= 1, got {n}")
+    keep = np.unique(np.round(np.linspace(0, len(windows) - 1, int(n))).astype(np.int64))
+    return ForecastWindows(**{f: getattr(windows, f)[keep] for f in (
+        "context", "truth", "cond", "box", "start", "target_period", "land")})

@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,26 @@ from .generator import Generator
 DATA_NAME = "images.npz"
 REAL_DATASETS = ("cifar10", "celeba")
 SPLIT_CODES = {"val": 1, "test": 2}
-# every key spec["data"] may hold, with its default (None: see the docstring of the user)
+# every key spec["data"] may hold, with its default; None means "derived": image_size from the
+# data set (32 / 64), n / n_heldout all (stand-ins: see prepare_image_splits), n_fid_samples
+# sweep.n_samples, inception_weights torch hub's cache
 DATA_KEYS: dict[str, Any] = {
     # data preparation
     "root": "resources/downloads", "image_size": None, "hflip": False, "n": None,
     "n_heldout": None, "seed": 0, "download": True, "celeba_torchvision": False,
     "celeba_strict": True, "workers": 1,
     # metrics
-    "n_fid_samples": None, "n_fid_val": None, "n_fid_reference": 50_000, "fid_batch": 200,
-    "gen_batch": 500, "feature_extractor": "inception-v3-compat", "inception_weights": None,
+    "n_fid_samples": None, "n_fid_reference": 50_000, "fid_batch": 200,
+    "feature_extractor": "inception-v3-compat", "inception_weights": None,
     "kid_subsets": 100, "kid_subset_size": 1000, "isc_splits": 10,
 }
 _REFERENCE_CACHE: dict[str, Any] = {}
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] to uint8 [0, 255] (rounded, clipped): ``idff.metrics.images.to_uint8``,
+    repeated here so that sampling jobs need not import torch-fidelity (~1.5 s per job)."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def data_settings(spec: dict) -> dict[str, Any]:
@@ -91,37 +100,34 @@ class ImagesFamily:
 
     def n_eval(self, spec: dict, split: str) -> int:
         """Samples per evaluation: test = data.n_fid_samples (else sweep.n_samples);
-        validation = data.n_fid_val (else tune.n_samples, else the test count)."""
+        validation = tune.n_samples (else the test count)."""
         d = data_settings(spec)
         n_test = int(d["n_fid_samples"] or spec["sweep"]["n_samples"])
         if split == "test":
             return n_test
         if split == "val":
-            return int(d["n_fid_val"] or spec.get("tune", {}).get("n_samples") or n_test)
+            return int(spec.get("tune", {}).get("n_samples") or n_test)
         raise ValueError(f"unknown split {split!r}; valid: val, test")
 
     def prior_noise(self, spec: dict, split: str, n: int, shape: tuple[int, ...],
-                    batch_size: int) -> list[tuple[torch.Tensor, int]]:
-        """Batches of N(0, I) noise (CPU) with the seed each was drawn with.
+                    batch_size: int) -> Iterator[tuple[torch.Tensor, int]]:
+        """Batches of N(0, I) noise (CPU) with the seed each was drawn with, drawn lazily
+        (50k CelebA-64 noise images would take 2.4 GB at once).
 
         A batch's seed depends only on (training seed, split, batch index): every variant and
         solver of a seed starts from the same noise (a paired comparison).
         """
         if split not in SPLIT_CODES:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLIT_CODES)}")
-        out = []
         for b, start in enumerate(range(0, n, batch_size)):
             seed = (int(spec["seed"]) * 10 + SPLIT_CODES[split]) * 1_000_003 + b
             g = torch.Generator().manual_seed(seed)
-            out.append((torch.randn((min(batch_size, n - start), *shape), generator=g), seed))
-        return out
+            yield torch.randn((min(batch_size, n - start), *shape), generator=g), seed
 
     def generate(self, spec: dict, gen: Generator, split: str, n: int,
                  shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
         """``n`` generated images as uint8 [n, H, W, 3] and the count of non-finite samples."""
-        from ..metrics.images import to_uint8
-
-        batch = int(spec["sweep"].get("batch_size") or data_settings(spec)["gen_batch"])
+        batch = int(spec["sweep"].get("batch_size") or 500)
         chunks, bad = [], 0
         for x0, seed in self.prior_noise(spec, split, n, shape, batch):
             x = gen(x0, None, seed=seed)

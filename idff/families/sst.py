@@ -16,13 +16,15 @@ Pairing (``pairing``), a DECISION:
   (uninformative: every lead sees the same pairs in training), ``cond="season"`` the target's
   month or day of year.
 
-Ensembles: ``n_members`` forecasts per window, all members of all windows in one batch, so
-they differ through the sampler's noise (``noise: true`` for idff1, i.e. the diffusion
+Ensembles: ``n_members`` forecasts per window, all members of all windows in one batch
+(``eval_batch`` fields per generator call), so they differ through the sampler's noise (``noise: true`` for idff1, i.e. the diffusion
 ``sigma_s^2 sqrt(t (1 - t))`` of METHOD.md section 3, or ``bridge_sde``), drawn with a
 different ``seed`` for every generator call. A deterministic sampler (an ODE, e.g. OT-CFM's
 native field, idff1 without noise, pf) gives identical members from one x0 unless
 ``x0_noise`` perturbs the initial field (Gaussian, std in standardised units, per member;
-a number for every variant or a mapping variant -> std).
+a number for every variant or a mapping variant -> std); such a sampler without x0_noise is
+run once per window and its field repeated, so its spread and SSR are 0 and its CRPS is the
+mean absolute error.
 
 Metrics (lower is better for crps and mse; ssr is best at 1): ensemble CRPS, MSE of the
 ensemble mean and the spread-skill ratio, over ocean points, per lead (``crps_1`` ..) and
@@ -57,6 +59,7 @@ from ..data.sst import (
     prepare_sst_dataset,
     select_windows,
 )
+from ..flows.fields import STOCHASTIC
 from ..metrics.probabilistic import LeadScoreAccumulator, climatology_forecast
 from .generator import Generator
 
@@ -213,18 +216,31 @@ def forecast_chunk(gen: Any, context: torch.Tensor, labels: torch.Tensor, ocean:
     return ens.reshape(b, m, n_leads, *ens.shape[2:]).transpose(1, 2).numpy()
 
 
+def is_deterministic(gen: Any) -> bool:
+    """True for a Generator whose sampler is an ODE (no diffusion): its members from one x0
+    are identical. Anything else (e.g. a test stub) counts as stochastic."""
+    sampler = getattr(gen, "sampler", None)
+    if sampler is None:
+        return False
+    return sampler not in STOCHASTIC and not (getattr(gen, "params", None) or {}).get("noise")
+
+
 def iter_forecasts(gen: Any, windows: ForecastWindows, s: SSTSettings, *, seed: int, split: str,
                    x0_noise: float = 0.0):
-    """Yield ``(slice of windows, ensemble [b, L, M, 1, H, W])`` chunk by chunk."""
-    per_chunk = max(1, s.eval_batch // s.n_members)
+    """Yield ``(slice of windows, ensemble [b, L, M, 1, H, W])`` chunk by chunk.
+
+    A deterministic sampler without an x0 perturbation is run once per window and its field
+    repeated ``n_members`` times (the members would be identical anyway).
+    """
+    m = 1 if x0_noise == 0 and is_deterministic(gen) else s.n_members
+    per_chunk = max(1, s.eval_batch // m)
     for i, a in enumerate(range(0, len(windows), per_chunk)):
         sl = slice(a, min(a + per_chunk, len(windows)))
         seeds = [_call_seed(seed, split, i, lead) for lead in range(windows.horizon + 1)]
         ens = forecast_chunk(gen, torch.from_numpy(windows.context[sl]),
                              torch.from_numpy(windows.cond[sl]),
-                             torch.from_numpy(~windows.land[sl]), s.n_members, s.pairing, seeds,
-                             x0_noise)
-        yield sl, ens
+                             torch.from_numpy(~windows.land[sl]), m, s.pairing, seeds, x0_noise)
+        yield sl, ens if m == s.n_members else np.repeat(ens, s.n_members, axis=2)
 
 
 def raw_fields(data: SSTDataset, z: np.ndarray, box: np.ndarray, period: np.ndarray,

@@ -218,3 +218,101 @@ def compute_image_metrics(fake: np.ndarray | torch.Tensor, real: np.ndarray | to
                isc_splits=splits if isc else None,
                weights_path=str(weights) if weights is not None else None)
     return out
+
+
+class ReferenceMetrics:
+    """FID / KID / IS of many generated sets against one real reference set.
+
+    The reference features (and FID statistics) are extracted once, at construction, with
+    torch-fidelity's own feature extractor and metric functions, so every later call costs only
+    the generated images' features. A call gives the same numbers as ``compute_image_metrics``
+    with the same settings. Tuning (one call per grid point and NFE) and a 50k-sample sweep
+    (one per NFE) would otherwise re-extract the 50k reference images every time.
+    """
+
+    def __init__(self, real: np.ndarray | torch.Tensor, *, feature_extractor: str = INCEPTION,
+                 weights_path: str | os.PathLike | None = None, batch_size: int = 200,
+                 device: str | torch.device = "cpu", kid_subsets: int = 100,
+                 kid_subset_size: int = 1000, isc_splits: int = 10, seed: int = 2020,
+                 verbose: bool = False) -> None:
+        from torch_fidelity.metric_fid import fid_featuresdict_to_statistics
+        from torch_fidelity.utils import (
+            create_feature_extractor,
+            resolve_feature_layer_for_metric,
+        )
+
+        if feature_extractor not in EXTRACTORS:
+            raise ImageMetricsError(f"feature_extractor must be one of {EXTRACTORS}, got "
+                                    f"{feature_extractor!r}")
+        if batch_size < 1 or kid_subsets < 1 or kid_subset_size < 2 or isc_splits < 1:
+            raise ImageMetricsError(
+                f"need batch_size >= 1, kid_subsets >= 1, kid_subset_size >= 2, isc_splits >= 1; "
+                f"got {batch_size}, {kid_subsets}, {kid_subset_size}, {isc_splits}")
+        weights = resolve_inception_weights(weights_path) if feature_extractor == INCEPTION else None
+        real_t = as_nchw_uint8(real, "real images")
+        if real_t.shape[0] < 2:
+            raise ImageMetricsError(f"need at least 2 real images, got {real_t.shape[0]}")
+        self.device = torch.device(device)
+        self.feature_extractor, self.weights = feature_extractor, weights
+        self.batch_size, self.verbose = int(batch_size), verbose
+        self.kid_subsets, self.kid_subset_size = int(kid_subsets), int(kid_subset_size)
+        self.isc_splits, self.seed = int(isc_splits), int(seed)
+        self.layers = {m: resolve_feature_layer_for_metric(m, feature_extractor=feature_extractor)
+                       for m in ("fid", "kid", "isc")}
+        cuda = self.device.type == "cuda"
+        self.extractor = create_feature_extractor(
+            feature_extractor, sorted(set(self.layers.values())), cuda=cuda,
+            feature_extractor_weights_path=str(weights) if weights is not None else None,
+            verbose=verbose)
+        self.n_real = int(real_t.shape[0])
+        self.real = self.features(real_t)
+        self.real_stats = fid_featuresdict_to_statistics(self.real, self.layers["fid"])
+
+    def features(self, images: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The extractor's features of uint8 images (torch-fidelity's batching and dtypes)."""
+        from torch_fidelity.utils import get_featuresdict_from_dataset
+
+        cuda = self.device.type == "cuda"
+        return get_featuresdict_from_dataset(
+            _UInt8Images(as_nchw_uint8(images)), self.extractor, self.batch_size, cuda,
+            not cuda, self.verbose)
+
+    def __call__(self, fake: np.ndarray | torch.Tensor, *, fid: bool = True, kid: bool = True,
+                 isc: bool = True) -> dict[str, Any]:
+        """Metrics of ``fake`` (uint8) against the reference; keys as ``compute_image_metrics``."""
+        from torch_fidelity.metric_fid import (
+            fid_featuresdict_to_statistics,
+            fid_statistics_to_metric,
+        )
+        from torch_fidelity.metric_isc import isc_features_to_metric
+        from torch_fidelity.metric_kid import kid_features_to_metric
+
+        fake_t = as_nchw_uint8(fake, "fake images")
+        n_fake = int(fake_t.shape[0])
+        if n_fake < 2:
+            raise ImageMetricsError(f"need at least 2 fake images, got {n_fake}")
+        feats = self.features(fake_t)
+        subset = min(self.kid_subset_size, n_fake, self.n_real)
+        splits = max(1, min(self.isc_splits, n_fake))
+        out: dict[str, Any] = {}
+        if fid:
+            stats = fid_featuresdict_to_statistics(feats, self.layers["fid"])
+            res = fid_statistics_to_metric(stats, self.real_stats, self.verbose)
+            out["fid"] = float(res[torch_fidelity.KEY_METRIC_FID])
+        if kid:
+            res = kid_features_to_metric(feats[self.layers["kid"]], self.real[self.layers["kid"]],
+                                         kid_subsets=self.kid_subsets, kid_subset_size=subset,
+                                         rng_seed=self.seed, verbose=self.verbose)
+            out["kid_mean"] = float(res[torch_fidelity.KEY_METRIC_KID_MEAN])
+            out["kid_std"] = float(res[torch_fidelity.KEY_METRIC_KID_STD])
+        if isc:
+            res = isc_features_to_metric(feats[self.layers["isc"]], splits, True, self.seed)
+            out["isc_mean"] = float(res[torch_fidelity.KEY_METRIC_ISC_MEAN])
+            out["isc_std"] = float(res[torch_fidelity.KEY_METRIC_ISC_STD])
+        out.update(comparable=self.feature_extractor == INCEPTION,
+                   feature_extractor=self.feature_extractor,
+                   implementation=f"torch-fidelity {torch_fidelity.__version__}",
+                   n_fake=n_fake, n_real=self.n_real, kid_subset_size=subset if kid else None,
+                   isc_splits=splits if isc else None,
+                   weights_path=str(self.weights) if self.weights is not None else None)
+        return out

@@ -149,6 +149,63 @@ def per_lead_scores(obs: Any, ens: Any, *, member_axis: int, lead_axis: int,
             "ssr_avg": float(np.mean(ratio)), "n_members": int(ens.shape[-1])}
 
 
+class LeadScoreAccumulator:
+    """:func:`per_lead_scores` over data that arrive in chunks (e.g. batches of windows).
+
+    Keeps per-lead weighted sums of the pointwise CRPS, the squared error of the ensemble mean
+    and the ensemble variance, so that ``result()`` equals ``per_lead_scores`` on the
+    concatenated chunks without holding them (a 20-member, 7-lead forecast of thousands of
+    60 x 60 fields does not fit in memory at once). Every chunk needs the same number of leads
+    and members.
+    """
+
+    def __init__(self, *, fair: bool = False, finite_correction: bool = False) -> None:
+        self.fair, self.finite_correction = fair, finite_correction
+        self._sums: dict[str, np.ndarray] = {}
+        self.n_members: int | None = None
+
+    def add(self, obs: Any, ens: Any, *, member_axis: int, lead_axis: int,
+            weights: Any = None) -> None:
+        obs, ens = _members_last(obs, ens, member_axis)
+        lead = lead_axis % obs.ndim
+        others = tuple(a for a in range(obs.ndim) if a != lead)
+        m = ens.shape[-1]
+        if self.n_members is not None and m != self.n_members:
+            raise ValueError(f"this chunk has {m} members, earlier chunks {self.n_members}")
+        self.n_members = m
+        w = np.ones(obs.shape) if weights is None else np.broadcast_to(_np(weights), obs.shape)
+        parts = {"w": w, "crps": crps_ensemble(obs, ens, -1, fair=self.fair) * w,
+                 "se": (ens.mean(axis=-1) - obs) ** 2 * w}
+        if m >= 2:
+            parts["var"] = ens.var(axis=-1, ddof=1) * w
+        for key, v in parts.items():
+            total = v.sum(axis=others)
+            if key in self._sums and self._sums[key].shape != total.shape:
+                raise ValueError(f"this chunk has {total.shape[0]} leads, earlier chunks "
+                                 f"{self._sums[key].shape[0]}")
+            self._sums[key] = self._sums.get(key, 0.0) + total
+
+    def result(self) -> dict[str, Any]:
+        """The dict of :func:`per_lead_scores` for everything added so far."""
+        if not self._sums:
+            raise ValueError("no forecast was added to the accumulator")
+        w = self._sums["w"]
+        if np.any(w <= 0):
+            raise ValueError("the weights (mask) select no point to average over")
+        crps, mse = self._sums["crps"] / w, self._sums["se"] / w
+        if "var" in self._sums:
+            spread = np.sqrt(self._sums["var"] / w)
+            if self.finite_correction:
+                spread = spread * np.sqrt((self.n_members + 1) / self.n_members)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = spread / np.sqrt(mse)
+        else:
+            spread = ratio = np.full(w.shape, np.nan)
+        return {"crps": crps, "mse": mse, "rmse": np.sqrt(mse), "spread": spread, "ssr": ratio,
+                "crps_avg": float(crps.mean()), "mse_avg": float(mse.mean()),
+                "ssr_avg": float(np.mean(ratio)), "n_members": int(self.n_members)}
+
+
 # --------------------------------------------------------------------------------------------
 # Reference forecasts
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ only when a target is built, so the Snakefile can import this package cheaply.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,18 @@ TARGETS: dict[str, Target] = {
 }
 
 
+# Each data family's tables and figures live in its own module and join the registry here
+# (after Target exists: those modules import it).
+_FAMILY_REPORTS = ("md", "sst", "images")
+for _module in _FAMILY_REPORTS:
+    TARGETS.update(importlib.import_module(f"{__name__}.{_module}").TARGETS)
+
+
+def experiment_targets(cfg: dict, exp: str) -> list[str]:
+    """The configured paper targets that read experiment ``exp``'s results."""
+    return [t for t in cfg.get("paper_targets", {}) if t in TARGETS and TARGETS[t].experiment == exp]
+
+
 def _get(target: str) -> Target:
     if target not in TARGETS:
         raise ValueError(f"unknown report target {target!r}; valid: {', '.join(TARGETS)}")
@@ -85,5 +98,5 @@ def make_target(target: str, cfg: dict, results: Path, out: Path) -> list[Path]:
     return t.build(target, cfg, t.experiment, Path(results), Path(out))
 
 
-__all__ = ["TARGETS", "Target", "expected_floor_files", "expected_metric_files",
+__all__ = ["TARGETS", "Target", "experiment_targets", "expected_floor_files", "expected_metric_files",
            "expected_sample_files", "make_target", "target_inputs"]
