@@ -11,11 +11,8 @@ from idff.config import (
     variant_solvers,
 )
 from idff.families import get_family
-from idff.report.collect import (
-    expected_floor_files,
-    expected_metric_files,
-    expected_sample_files,
-)
+from idff.report import experiment_targets, target_inputs
+from idff.report.collect import expected_floor_files, expected_metric_files
 from idff.report.outputs import paper_outputs
 
 # Validation happens before any job: the JSON schema idff/schema/config.schema.yaml (types,

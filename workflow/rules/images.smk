@@ -11,7 +11,7 @@ rule image_samples:
         ckpt=ckpt_of,
         tuned=tuned_of,
     output:
-        "results/image_samples/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
+        "results/samples/{exp}/images/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
     log:
         "logs/image_samples/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.log",
     benchmark:
@@ -28,5 +28,5 @@ rule image_samples:
     conda:
         "../envs/idff.yaml"
     shell:
-        "{PY} -m idff.families.images samples --spec {params.spec:q} --ckpt {input.ckpt} "
+        "python -m idff.families.images samples --spec {params.spec:q} --ckpt {input.ckpt} "
         "{params.tuned} --nfe {wildcards.nfe} --n {params.n} --out {output} > {log} 2>&1"

@@ -13,7 +13,7 @@ rule md_rollout:
         ckpt=ckpt_of,
         tuned=tuned_of,
     output:
-        "results/md_rollouts/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
+        "results/samples/{exp}/rollouts/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
     log:
         "logs/md_rollout/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.log",
     benchmark:
@@ -28,7 +28,7 @@ rule md_rollout:
     conda:
         "../envs/idff.yaml"
     shell:
-        "{PY} -m idff.families.md rollout --spec {params.spec:q} --ckpt {input.ckpt} "
+        "python -m idff.families.md rollout --spec {params.spec:q} --ckpt {input.ckpt} "
         "{params.tuned} --nfe {wildcards.nfe} --out {output} > {log} 2>&1"
 
 

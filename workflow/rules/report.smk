@@ -2,7 +2,7 @@
 # Each writes three files (see idff/report/outputs.py); the main one goes into the HTML report
 # (`snakemake --report report.html`) with its caption.
 
-from idff.report import TARGETS, target_inputs
+from idff.report import TARGETS
 
 report: "../report/workflow.rst"
 
@@ -28,7 +28,7 @@ for _target, _path in config["paper_targets"].items():
         log:
             f"logs/report/{_target}.log",
         params:
-            cfg=json.dumps(config, sort_keys=True, separators=(",", ":")),
+            cfg=json.dumps(config, separators=(",", ":")),
             target=_target,
             caption=TARGETS[_target].caption if _target in TARGETS else "",
         conda:

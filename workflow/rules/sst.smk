@@ -1,18 +1,20 @@
-# SST family: the ensemble forecast of one test window that fig_sst draws.
-# (metrics, floors and tables come from the generic rules; this adds only the forecast file)
-from idff.report.sst import figure_settings
+# SST forecasting: the ensemble forecast of one test window that fig_sst draws.
+# Data, training, tuning, sweeps and the floor (persistence, climatology) of the sst family run
+# through the generic rules (train.smk, sweep.smk); only the figure's forecast needs its own rule.
+# `python` is the environment that runs Snakemake: common.smk puts its bin first on PATH.
+from idff.report.sst import expected_forecast_files, figure_settings
 
 
 rule sst_forecast:
     message:
-        "SST ensemble forecast of one test window: {wildcards.variant} ({wildcards.solver}), "
-        "NFE {wildcards.nfe}, {wildcards.dataset}"
+        "SST ensemble forecast of one test window: {wildcards.variant} ({wildcards.solver}, "
+        "NFE {wildcards.nfe}) on {wildcards.exp}/{wildcards.dataset}, seed {wildcards.seed}"
     input:
         data=data_of,
         ckpt=ckpt_of,
         tuned=tuned_of,
     output:
-        "results/sst_forecasts/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
+        "results/samples/{exp}/forecasts/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
     log:
         "logs/sst_forecast/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.log",
     benchmark:
@@ -28,6 +30,17 @@ rule sst_forecast:
     conda:
         "../envs/idff.yaml"
     shell:
-        "{PY} -m idff.families.sst forecast --spec {params.spec:q} --ckpt {input.ckpt} "
+        "python -m idff.families.sst forecast --spec {params.spec:q} --ckpt {input.ckpt} "
         "{params.tuned} --nfe {wildcards.nfe} --window {params.window} --out {output} "
         "> {log} 2>&1"
+
+
+for _exp in EXPERIMENTS:
+    if config["experiments"][_exp]["family"] == "sst":
+
+        rule:
+            name:
+                f"forecasts_{_exp}"
+            localrule: True
+            input:
+                expected_forecast_files(config, _exp),

@@ -115,4 +115,4 @@ for _exp in EXPERIMENTS:
         input:
             expected_metric_files(config, _exp),
             expected_floor_files(config, _exp),
-            expected_sample_files(config, _exp),
+            [f for t in experiment_targets(config, _exp) for f in target_inputs(t, config)],
