@@ -2,6 +2,8 @@ import json
 import os
 import sys
 
+import yaml
+
 from idff.config import (
     data_spec,
     eval_spec,
@@ -14,6 +16,24 @@ from idff.families import get_family
 from idff.report import experiment_targets, target_inputs
 from idff.report.collect import expected_floor_files, expected_metric_files
 from idff.report.outputs import paper_outputs
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def _deep_update(base, new):
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+if "experiments" not in config:  # no --configfile: the paper config, with any --config overrides
+    with open(DEFAULT_CONFIG) as _f:
+        _overrides = dict(config)
+        config.clear()
+        config.update(_deep_update(yaml.safe_load(_f), _overrides))
 
 # Validation happens before any job: the JSON schema idff/schema/config.schema.yaml (types,
 # names), then what a schema cannot say; errors name the key as experiments.toy.train.steps.
