@@ -8,6 +8,9 @@ schema cannot say (a variant's method is trained, each NFE budget is reachable b
 from __future__ import annotations
 
 import copy
+import functools
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,13 @@ FAMILY_DATASETS: dict[str, tuple[str, ...]] = {
     "sst": ("ostia", "oisst"),
     "images": ("cifar10", "celeba", "offline_cifar", "offline_faces"),
 }
+
+
+# The schema's patterns again, matched in full: JSON Schema's `pattern` is a search and Python's
+# `$` also matches before a trailing newline, so "toy\n" passes "^[A-Za-z0-9][A-Za-z0-9_-]*$".
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+TARGET_NAME = re.compile(r"(table|fig)_[a-z0-9_]+")
+TARGET_PATH = re.compile(r"results/[A-Za-z0-9_./-]+")
 
 
 class ConfigError(ValueError):
@@ -56,25 +66,87 @@ def apply_override(cfg: dict, item: str) -> None:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {p} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw)
+    value = yaml.safe_load(raw)
+    if isinstance(value, str) and _looks_numeric(value):
+        value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+    node[parts[-1]] = value
 
 
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lower().lstrip("+-") not in ("nan", "inf", "infinity")
+
+
+@functools.lru_cache(maxsize=1)
 def _schema() -> dict:
+    """The parsed schema (cached: parsing it is 90% of a validation; never mutate the result)."""
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    """JSON Schema counts 2.0 as an integer; the code needs a real int (sizes, indices, seeds)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer))
 
 
 def validate_config(cfg: dict) -> None:
     """Schema check then semantic check; raises ConfigError naming the offending key."""
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config key (top level): the config must be a mapping, got "
+                          f"{type(cfg).__name__}")
+    _check_finite(cfg, "")
+    errors = sorted(_Validator(_schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ConfigError(f"config key {where}: {err.message}")
+        hint = ""
+        if err.validator == "type" and isinstance(err.instance, str) and _looks_numeric(err.instance):
+            hint = (f" (YAML reads {err.instance} as text: write it with a dot and a signed "
+                    f"exponent, e.g. 1.0e-4)")
+        raise ConfigError(f"config key {where}: {err.message}{hint}")
     check_semantics(cfg)
 
 
+def _check_finite(node: Any, where: str) -> None:
+    """NaN and inf pass every numeric bound of a JSON schema (all comparisons are False)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"config key {where or '(top level)'}: {node} is not a finite number")
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        _check_finite(v, f"{where}.{k}" if where else str(k))
+
+
+def _check_names(cfg: dict) -> None:
+    """Names that reach paths and shell commands: no '..', '/', whitespace or shell characters."""
+    def bad(key: str, value: str, pattern: re.Pattern) -> ConfigError:
+        return ConfigError(f"config key {key}: {value!r} must match {pattern.pattern} in full "
+                           f"(it becomes part of file paths and job commands)")
+
+    for name, exp in cfg["experiments"].items():
+        if not SAFE_NAME.fullmatch(name):
+            raise bad("experiments", name, SAFE_NAME)
+        for i, ds in enumerate(exp["datasets"]):
+            if not SAFE_NAME.fullmatch(ds):
+                raise bad(f"experiments.{name}.datasets.{i}", ds, SAFE_NAME)
+        for vname in exp["variants"]:
+            if not SAFE_NAME.fullmatch(vname):
+                raise bad(f"experiments.{name}.variants", vname, SAFE_NAME)
+    for target, path in cfg["paper_targets"].items():
+        if not TARGET_NAME.fullmatch(target):
+            raise bad("paper_targets", target, TARGET_NAME)
+        if not TARGET_PATH.fullmatch(path) or ".." in path:
+            raise bad(f"paper_targets.{target}", path, TARGET_PATH)
+
+
 def check_semantics(cfg: dict) -> None:
+    _check_names(cfg)
     for name, exp in cfg["experiments"].items():
         key = f"experiments.{name}"
         valid = FAMILY_DATASETS.get(exp["family"])
@@ -106,11 +178,32 @@ def check_semantics(cfg: dict) -> None:
                 if not any(budget_is_valid(solver, n) for n in exp["sweep"]["nfe"]):
                     raise ConfigError(f"config key {key}.sweep.nfe: no budget in "
                                       f"{exp['sweep']['nfe']} is reachable by solver {solver!r}")
-        if exp["family"] == "toy" and exp["model"]["arch"] != "mlp":
-            raise ConfigError(f"config key {key}.model.arch: toy data needs arch mlp")
+        if exp["family"] == "toy":
+            if exp["model"]["arch"] != "mlp":
+                raise ConfigError(f"config key {key}.model.arch: toy data needs arch mlp")
+            check_toy_data(exp["data"], f"{key}.data")
     for target, path in cfg["paper_targets"].items():
         if not path.startswith("results/"):
             raise ConfigError(f"config key paper_targets.{target}: outputs live under results/")
+
+
+TOY_DATA_KEYS = ("n_train",)
+
+
+def check_toy_data(data: dict, key: str) -> int:
+    """The toy family's ``data`` settings: ``n_train`` (points drawn for training), nothing else.
+
+    Returns ``n_train``; raises ConfigError naming the key (a typo would otherwise be silent).
+    """
+    unknown = sorted(set(data) - set(TOY_DATA_KEYS))
+    if unknown:
+        raise ConfigError(f"config key {key}: unknown toy data setting(s) {unknown}; valid: "
+                          f"{', '.join(TOY_DATA_KEYS)}")
+    n = data.get("n_train")
+    if not _strict_integer(None, n) or n < 1:
+        raise ConfigError(f"config key {key}.n_train: the number of training points must be an "
+                          f"integer >= 1, got {n!r}")
+    return n
 
 
 def variant_solvers(exp: dict, variant: str) -> list[str]:

@@ -7,8 +7,10 @@ Checkpoints are plain tensors and Python scalars, loaded with ``weights_only=Tru
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 class CheckpointError(RuntimeError):
@@ -37,6 +41,28 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Temporary files that ``atomic_path`` left beside ``path`` when its writer was killed."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*tmp"))
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete ``stale_temps(path)``; returns what was removed.
+
+    Only for a writer that owns ``path`` (Snakemake's directory lock guarantees one job per
+    output): a SIGKILL during a checkpoint write leaves a hidden temp file as large as the
+    checkpoint, and nothing else ever deletes it.
+    """
+    removed = []
+    for tmp in stale_temps(path):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
 
 
 def _umask() -> int:
@@ -66,10 +92,25 @@ def _json_default(obj: Any) -> Any:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Save ``state`` atomically; ``state`` must hold only tensors, containers and scalars."""
-    with atomic_path(path, suffix=".pt.tmp") as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    """Save ``state`` atomically; ``state`` must hold only tensors, containers and scalars.
+
+    A failed write (full disk, quota) leaves the previous file in place and raises a
+    CheckpointError that says so; torch's own message for it is an internal assertion.
+    """
+    path = Path(path)
+    try:
+        with atomic_path(path, suffix=".pt.tmp") as tmp:
+            torch.save(state, tmp)
+    except (OSError, RuntimeError) as exc:
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e9:.2f} GB free there"
+        except OSError:
+            free = "free space unknown"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"could not write checkpoint {path} ({first}; {free}); the disk or quota is probably "
+            f"full: free space and rerun (the previous checkpoint, if any, is unchanged)") from exc
+    return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -78,6 +119,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train the model first (idff train) "
                               f"or pull it with `dvc pull`")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != ZIP_MAGIC:  # torch.save writes a zip archive; anything else is damaged or foreign
+        what = "is empty" if not head else f"does not start with a zip signature ({head!r})"
+        raise CheckpointError(f"checkpoint {path} {what}: it is truncated or not a checkpoint "
+                              f"written by torch.save; delete it and rerun training")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated / pickled files

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .families import Generator, get_family
+from .fastpaths import architecture, compile_model, generator_class
 from .flows.methods import build_method
 from .flows.nfe import CountingNet
 from .io import atomic_path, write_json_atomic
@@ -38,7 +39,7 @@ def model_meta(spec: dict, data_shape: tuple[int, ...], n_cond: int) -> dict:
 
 
 def build_from_meta(meta: dict) -> torch.nn.Module:
-    params = {k: v for k, v in meta["model"].items() if k != "arch"}
+    params = architecture(meta["model"])  # without runtime switches such as model.compile
     return build_model(meta["model"]["arch"], tuple(meta["data_shape"]), meta["n_heads"],
                        n_cond=meta["n_cond"], **params)
 
@@ -57,7 +58,8 @@ def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any =
     torch.manual_seed(spec["seed"])
     meta = model_meta(spec, source.data_shape, source.n_cond)
     model = build_from_meta(meta)
-    cfg = TrainConfig(seed=spec["seed"], **{k: v for k, v in spec["train"].items() if k != "keep_every"})
+    compile_model(model, spec["model"])  # model.compile (off by default)
+    cfg = TrainConfig(seed=spec["seed"], **spec["train"])
     summary = train(model, method, source, cfg, out, meta=meta, device=device, progress=progress,
                     on_step=on_step)
     write_json_atomic(Path(out).with_suffix(".json"), {
@@ -70,15 +72,17 @@ def load_net(spec: dict, ckpt: str | Path, device: torch.device) -> tuple[Counti
     """The EMA network of a checkpoint, checked against the job's method, data set and model."""
     expect = {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"]}
     model, _ = load_trained(ckpt, build_from_meta, device, expect=expect)
+    compile_model(model, spec["model"], sampler=spec.get("variant", {}).get("sampler", ""))
     return CountingNet(model), float(spec["method"].get("sigma", 0.0))
 
 
 def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, params: dict,
                    device: torch.device) -> Generator:
     var = spec["variant"]
-    return Generator(net=net, sampler=var["sampler"], solver=spec["solver"], nfe=nfe, sigma=sigma,
-                     params={**var.get("params", {}), **params},
-                     t_eps=spec["sweep"].get("t_eps", 1e-3), device=device)
+    cls = generator_class(spec.get("sweep", {}))  # sweep.fused (off by default)
+    return cls(net=net, sampler=var["sampler"], solver=spec["solver"], nfe=nfe, sigma=sigma,
+               params={**var.get("params", {}), **params},
+               t_eps=spec["sweep"].get("t_eps", 1e-3), device=device)
 
 
 def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
@@ -104,12 +108,40 @@ def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
     return result
 
 
+def read_tuned(path: str | Path, spec: dict | None = None) -> dict[str, Any]:
+    """The ``per_nfe`` choices of an ``idff tune`` output, checked to belong to ``spec``'s job.
+
+    A truncated, foreign or mismatched file is a ValueError naming the file and the fix (identity
+    keys are compared only when the file records them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tuned file {path} does not exist; run the tune job first")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"tuned file {path} is not valid JSON ({exc}); it is truncated or corrupt: "
+                         f"delete it and rerun the tune job") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("per_nfe"), dict):
+        raise ValueError(f"tuned file {path} has no 'per_nfe' mapping; it is not an output of "
+                         f"`idff tune`: delete it and rerun the tune job")
+    if spec is not None:
+        want = {"experiment": spec.get("experiment"), "dataset": spec.get("dataset"),
+                "variant": spec.get("variant", {}).get("name"), "solver": spec.get("solver"),
+                "seed": spec.get("seed")}
+        for key, value in want.items():
+            if key in obj and value is not None and obj[key] != value:
+                raise ValueError(f"tuned file {path} was made for {key}={obj[key]!r} but this job "
+                                 f"has {key}={value!r}; pass the tune output of this job")
+    return obj["per_nfe"]
+
+
 def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path | None = None) -> dict:
     """Evaluate on the test split at every NFE budget (parameters chosen on validation)."""
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
+    chosen = read_tuned(tuned, spec) if tuned else {}  # before the network: fail in seconds
     net, sigma = load_net(spec, ckpt, device)
-    chosen = json.loads(Path(tuned).read_text())["per_nfe"] if tuned else {}
     rows = []
     start = time.perf_counter()
     for nfe in spec["nfe"]:

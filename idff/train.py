@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .flows.methods import Method
-from .io import CheckpointError, load_checkpoint, save_checkpoint
+from .io import CheckpointError, load_checkpoint, remove_stale_temps, save_checkpoint
 
 CHECKPOINT_FORMAT = 1
 
@@ -48,6 +48,7 @@ class TrainConfig:
     ckpt_every: int = 1000
     seed: int = 0
     bf16: bool = False
+    keep_every: int = 0  # also keep the EMA weights every N steps (snapshot_path); 0 = off
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "ckpt_every"):
@@ -57,6 +58,9 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.keep_every < 0:
+            raise ValueError(f"train.keep_every must be >= 0 (0 = keep no snapshots), got "
+                             f"{self.keep_every}")
 
 
 def resume_path(out: str | Path) -> Path:
@@ -65,10 +69,27 @@ def resume_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".resume")
 
 
+def snapshot_path(out: str | Path, step: int) -> Path:
+    """Where a run writing ``out`` keeps its EMA weights at ``step`` (``train.keep_every``)."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.step{int(step)}{out.suffix}")
+
+
+def kept_steps(steps: int, keep_every: int) -> list[int]:
+    """The steps whose EMA weights a run keeps: multiples of ``keep_every`` below ``steps``,
+    then ``steps`` itself (the final checkpoint, not a snapshot file)."""
+    return [*range(keep_every, steps, keep_every), steps] if keep_every > 0 else [steps]
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-        pe.lerp_(pm.detach(), 1 - decay)
+    # one foreach call instead of a Python loop of lerp_: bit-identical (tests/test_fast_paths.py),
+    # 2.5x cheaper on the CPU, one kernel launch per group of tensors on a GPU
+    pe, pm = list(ema.parameters()), [p.detach() for p in model.parameters()]
+    if len(pe) != len(pm):
+        raise ValueError(f"EMA model has {len(pe)} parameter tensors, the model {len(pm)}")
+    if pe:
+        torch._foreach_lerp_(pe, pm, 1 - decay)
     for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
         be.copy_(bm)
 
@@ -92,6 +113,8 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
     torch.manual_seed(cfg.seed)  # dropout and other global draws
     step, history, running = 0, [], 0.0  # running: smoothed loss, checkpointed for exact resume
     rpath = resume_path(out)
+    for stale in remove_stale_temps(out):  # covers the resume file's temps too
+        print(f"removed {stale}, left by a run killed while writing a checkpoint", flush=True)
     if rpath.exists():
         state = load_checkpoint(rpath, map_location=device)
         _check_meta(rpath, state, meta)
@@ -114,6 +137,23 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
                 "rng": {"data": data_gen.get_state(), "noise": noise_gen.get_state().cpu(),
                         "torch": torch.get_rng_state()}}
 
+    def diverged(what: str) -> TrainingDiverged:
+        bar.close()
+        kept = rpath if rpath.exists() else "(none yet)"
+        return TrainingDiverged(
+            f"{what} at step {step} of {out}; the last good checkpoint {kept} was kept. Lower "
+            f"train.lr or raise train.grad_clip, then rerun (training resumes from that checkpoint).")
+
+    def save_if_finite(path: Path, state: dict[str, Any]) -> None:
+        # a step can turn the weights non-finite while its loss was finite; never checkpoint them
+        for part in ("model", "ema"):
+            bad = [k for k, v in state[part].items() if v.is_floating_point()
+                   and not torch.isfinite(v).all()]
+            if bad:
+                raise diverged(f"the {part} weights became non-finite ({bad[0]}); {path} was not "
+                               f"written")
+        save_checkpoint(path, state)
+
     print(f"training {meta.get('method', {}).get('name', '?')} on {device} for {cfg.steps} steps",
           flush=True)
     model.train()
@@ -134,15 +174,13 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
         if on_step is not None:
             loss = on_step(step, loss)
         if not torch.isfinite(loss):
-            bar.close()
-            raise TrainingDiverged(
-                f"loss became {loss.item()} at step {step} of {out}; the last good checkpoint "
-                f"{rpath if rpath.exists() else '(none yet)'} was kept. Lower train.lr or raise "
-                f"train.grad_clip, then rerun (training resumes from that checkpoint).")
+            raise diverged(f"loss became {loss.item()}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if not torch.isfinite(norm):  # clipping would turn every gradient into NaN
+                raise diverged(f"the gradient norm became {norm.item()} (loss {loss.item():.4g})")
         opt.step()
         sched.step()
         ema_update(ema, model, cfg.ema_decay)
@@ -152,13 +190,18 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
             history.append([step, float(running)])
             bar.set_postfix(loss=f"{running:.4f}")
         bar.update(1)
+        if cfg.keep_every and step % cfg.keep_every == 0 and step < cfg.steps:
+            # before the resume file: a resumed run never lacks a snapshot of an earlier step
+            save_checkpoint(snapshot_path(out, step), {
+                "format": CHECKPOINT_FORMAT, "meta": meta, "train": asdict(cfg), "step": step,
+                "ema": ema.state_dict()})
         if step % cfg.ckpt_every == 0 and step < cfg.steps:
-            save_checkpoint(rpath, snapshot())
-    bar.close()
+            save_if_finite(rpath, snapshot())
     wall = time.perf_counter() - t_start
     state = snapshot()
     state["wall_s"] = wall
-    save_checkpoint(out, state)
+    save_if_finite(out, state)
+    bar.close()
     rpath.unlink(missing_ok=True)
     return {"steps": step, "final_loss": history[-1][1] if history else math.nan, "wall_s": wall}
 
@@ -191,9 +234,19 @@ def load_trained(path: str | Path, build: Any, device: torch.device, use_ema: bo
         if meta.get(key) != want:
             raise CheckpointError(f"checkpoint {path} has {key}={meta.get(key)!r} but this job "
                                   f"expects {want!r}; it belongs to another model or method")
+    weights = state.get("ema" if use_ema else "model")
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"checkpoint {path} has no {'ema' if use_ema else 'model'} weights; "
+                              f"it is damaged: delete it and rerun training")
+    bad = [k for k, v in weights.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} holds non-finite (NaN/inf) weights in {bad[0]} "
+                              f"({len(bad)} tensor(s)); every sample would be NaN: delete it and "
+                              f"rerun training")
     model = build(meta)
     try:
-        model.load_state_dict(state["ema" if use_ema else "model"])
+        model.load_state_dict(weights)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not fit the model architecture: "
                               f"{str(exc).splitlines()[0]}") from exc

@@ -70,14 +70,20 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     part = dest.with_name(dest.name + ".part")
     last_exc: Exception | None = None
     for attempt in range(1, retries + 1):
+        resumed = part.is_file() and part.stat().st_size > 0
         try:
             _fetch_into(url, part, timeout=timeout)
             verify_file(part, md5=md5, sha256=sha256, size=size)
             os.replace(part, dest)
             return dest
-        except DownloadError:
+        except DownloadError as exc:
             part.unlink(missing_ok=True)
-            raise
+            if not (resumed and attempt < retries):
+                raise
+            # the partial file came from an earlier, killed run (or the file changed upstream
+            # since): its head is suspect, so fetch the whole file once more from the start
+            last_exc = exc
+            continue
         except urllib.error.HTTPError as exc:
             last_exc = exc
             if exc.code == 416:  # range not satisfiable: start over

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..config import check_toy_data
 from ..data.toy import ToyPairs, toy_split
 from ..metrics.distribution import distribution_metrics
 from .generator import Generator
@@ -20,7 +21,8 @@ class ToyFamily:
         raise ValueError("toy data is generated on the fly; there is nothing to prepare")
 
     def train_source(self, spec: dict) -> ToyPairs:
-        return ToyPairs(toy_split(spec["dataset"], "train", int(spec["data"]["n_train"]), spec["seed"]))
+        n_train = check_toy_data(spec["data"], f"experiments.{spec.get('experiment', '?')}.data")
+        return ToyPairs(toy_split(spec["dataset"], "train", n_train, spec["seed"]))
 
     def eval_batch(self, spec: dict, split: str, n: int, seed: int) -> tuple[Tensor, Tensor, None]:
         """Prior noise and the held-out target for ``split``.
