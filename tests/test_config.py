@@ -170,7 +170,7 @@ def test_specs(smoke_cfg):
         train_spec(cfg, "toy", "spirals", "idff", 0)
     with pytest.raises(ConfigError, match="valid: idff, icfm, otcfm, sbcfm"):
         train_spec(cfg, "toy", "moons", "ddpm", 0)
-    with pytest.raises(ConfigError, match="unknown experiment 'md'; valid: toy"):
-        train_spec(cfg, "md", "moons", "idff", 0)
+    with pytest.raises(ConfigError, match="unknown experiment 'nosuch'; valid: toy, md"):
+        train_spec(cfg, "nosuch", "moons", "idff", 0)
     with pytest.raises(ConfigError, match="valid: euler_maruyama"):
         eval_spec(cfg, "toy", "moons", "bridge_sde", "euler", 0)

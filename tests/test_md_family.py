@@ -25,7 +25,7 @@ from idff.report.collect import ReportInputError
 from idff.report.md import TARGETS, expected_rollout_files, fig_md, table_inputs, table_md
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAGMENT = ROOT / "config" / "fragments" / "md.smoke.yaml"
+SMOKE = ROOT / "config" / "smoke.yaml"  # the md experiment of the smoke config
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DS = "openmm_vacuum"
 STEP = np.array([7.0, -11.0])  # synthetic trajectories: phi += 7, psi -= 11 degrees per frame
@@ -33,7 +33,7 @@ STEP = np.array([7.0, -11.0])  # synthetic trajectories: phi += 7, psi -= 11 deg
 
 def md_cfg(seeds: list[int] | None = None, **data: object) -> dict:
     """The smoke fragment made tinier (and checked by the config schema)."""
-    frag = yaml.safe_load(FRAGMENT.read_text())
+    frag = yaml.safe_load(SMOKE.read_text())
     cfg = {"experiments": copy.deepcopy(frag["experiments"]), "paper_targets": frag["paper_targets"],
            "device": "cpu"}
     e = cfg["experiments"]["md"]
@@ -310,7 +310,7 @@ def fake_results(cfg: dict, root: Path) -> None:
         p = root / rel[len("results/"):]
         p.parent.mkdir(parents=True, exist_ok=True)
         gen = rng.uniform(-180, 180, (2, 500, 2)).astype(np.float32)
-        meta = {"variant": rel.split("/")[4], "nfe_budget": 5, "params": {"sigma_s": 0.3}}
+        meta = {"variant": rel.split("/")[5], "nfe_budget": 5, "params": {"sigma_s": 0.3}}
         np.savez(p, generated=gen, truth=gen[:, :300] * 0.5, truth_pool=gen[0] * 0.9,
                  frame_ps=np.float64(1.0), meta=np.array(json.dumps(meta)))
 

@@ -37,7 +37,7 @@ from idff.report.sst import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parent.parent
-FRAGMENT = ROOT / "config" / "fragments" / "sst.smoke.yaml"
+SMOKE = ROOT / "config" / "smoke.yaml"  # the sst experiment of the smoke config
 TINY_DATA = {"boxes": [4, 5, 14], "n_members": 3, "n_windows": 4, "n_windows_val": 4,
              "eval_batch": 6}
 TINY_MODEL = {"model_channels": 8, "norm_groups": 8}
@@ -45,7 +45,7 @@ TINY_TRAIN = {"steps": 25, "batch_size": 16, "ckpt_every": 1000}
 
 
 def tiny_config() -> dict:
-    cfg = yaml.safe_load(FRAGMENT.read_text())
+    cfg = yaml.safe_load(SMOKE.read_text())
     e = cfg["experiments"]["sst"]
     e["data"].update(TINY_DATA)
     e["model"].update(TINY_MODEL)
