@@ -64,7 +64,7 @@ TARGETS: dict[str, Target] = {
 
 # Each data family's tables and figures live in its own module and join the registry here
 # (after Target exists: those modules import it).
-_FAMILY_REPORTS = ("md", "sst", "images")
+_FAMILY_REPORTS = ("md", "sst", "images", "paper_figures")
 for _module in _FAMILY_REPORTS:
     TARGETS.update(importlib.import_module(f"{__name__}.{_module}").TARGETS)
 

@@ -38,8 +38,11 @@ FLOOR_STYLE = {"color": "0.35", "linestyle": (0, (4, 3)), "linewidth": 1.2}
 DPI = 120
 
 
-def _save(fig: Figure, out: str | Path, dpi: int | None = None, colors: int = 256) -> Path:
-    """Write a PNG atomically, quantised to a 256-colour palette (about 3x smaller, same look)."""
+def _save(fig: Figure, out: str | Path, dpi: int | None = None, colors: int | None = 256) -> Path:
+    """Write a PNG atomically, quantised to a 256-colour palette (about 3x smaller, same look).
+
+    ``colors=None`` keeps full RGB: smooth colour maps (several on one figure) band otherwise.
+    """
     from PIL import Image
 
     out = Path(out)
@@ -49,7 +52,9 @@ def _save(fig: Figure, out: str | Path, dpi: int | None = None, colors: int = 25
     fig.savefig(buf, format="png", dpi=dpi or DPI, bbox_inches="tight", facecolor="white")
     buf.seek(0)
     with Image.open(buf) as im:
-        small = im.convert("RGB").quantize(colors=colors, dither=Image.Dither.NONE)
+        small = im.convert("RGB")
+        if colors is not None:
+            small = small.quantize(colors=colors, dither=Image.Dither.NONE)
     with atomic_path(out, suffix=".png") as tmp:
         small.save(tmp, format="PNG", optimize=True)
     return out
