@@ -110,9 +110,9 @@ def quality_rows(r: dict) -> list[str]:
         if hits:
             best = min(hits, key=lambda x: (x["nfe"] + (x.get("vjp") or 0), x["wall_s"] or 0))
             vjp = f" + {best['vjp']:.0f} vjp" if best.get("vjp") else ""
-            measured = (f"{best['variant']} ({best['solver']}): NFE {best['nfe']:.0f}{vjp}, "
-                        f"{_x(best['nfe_saving'])} fewer forward passes, wall "
-                        f"{_x(best['wall_saving'])} less")
+            measured = (f"{best['variant']} ({best['solver']}): NFE {best['nfe']:.0f}{vjp}; "
+                        f"reference / this: {_x(best['nfe_saving'])} in forward passes, "
+                        f"{_x(best['wall_saving'])} in wall time")
         else:
             measured = "no IDFF sampler reaches it within the swept budgets"
         rows.append(f"| quality per cost, {exp}/{ds} `{metric}` | fewest NFE of an IDFF sampler "
@@ -170,10 +170,11 @@ def summary(out: Path, steps: list[dict], skipped: dict[str, str], env: dict) ->
                 rows = [f"| {name} | | | unreadable {path.name}: {exc!r} | |"]
             if ran is None:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-                commit = obj.get("env", {}).get("git_commit", "?") if isinstance(obj, dict) else "?"
+                env = obj.get("env", {}) if isinstance(obj, dict) else {}
+                tag = f"earlier run: {when}" + (f", {env['git_commit'][:7]}"
+                                                if env.get("git_commit") else "")
                 rows = [r.replace(f"| {r.split('|')[1].strip()} |",
-                                  f"| {r.split('|')[1].strip()} (earlier run: {when}, {commit}) |",
-                                  1) for r in rows]
+                                  f"| {r.split('|')[1].strip()} ({tag}) |", 1) for r in rows]
             lines += rows
         elif name in skipped:
             lines.append(f"| {name} | skipped | | {skipped[name]} | |")
