@@ -13,7 +13,7 @@ from idff.config import (
     variant_solvers,
 )
 from idff.families import get_family
-from idff.report import experiment_targets, target_inputs
+from idff.report import TARGETS, experiment_targets, target_inputs
 from idff.report.collect import expected_floor_files, expected_metric_files
 from idff.report.outputs import paper_outputs
 
@@ -97,3 +97,18 @@ def data_file(exp, dataset):
 
 def data_of(wc):
     return data_file(wc.exp, wc.dataset)
+
+
+def report_config(target):
+    """The config slice a report reads: its experiment and that experiment's targets (a change
+    elsewhere in the config does not rerun it)."""
+    exp = TARGETS[target].experiment
+    return {
+        "device": config.get("device", "auto"),
+        "experiments": {exp: config["experiments"][exp]},
+        "paper_targets": {
+            t: p
+            for t, p in config["paper_targets"].items()
+            if t in TARGETS and TARGETS[t].experiment == exp
+        },
+    }

@@ -2,7 +2,6 @@
 # Each writes three files (see idff/report/outputs.py); the main one goes into the HTML report
 # (`snakemake --report report.html`) with its caption.
 
-from idff.report import TARGETS
 
 report: "../report/workflow.rst"
 
@@ -28,7 +27,7 @@ for _target, _path in config["paper_targets"].items():
         log:
             f"logs/report/{_target}.log",
         params:
-            cfg=json.dumps(config, separators=(",", ":")),
+            cfg=json.dumps(report_config(_target), separators=(",", ":")),
             target=_target,
             caption=TARGETS[_target].caption if _target in TARGETS else "",
         conda:
