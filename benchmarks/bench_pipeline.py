@@ -9,7 +9,6 @@ Runs the smoke pipeline from nothing in a temporary copy of the repository (2 co
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import statistics
@@ -24,6 +23,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from bench_run_times import md_speeds, rule_jobs  # noqa: E402
 from workflow_helpers import copy_repo, env  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -41,12 +41,10 @@ def timed(cmd: list[str], cwd: Path) -> float:
 
 
 def rule_seconds(run: Path) -> dict[str, float]:
+    """Job seconds summed per category of rule (see CATEGORY)."""
     totals: dict[str, float] = defaultdict(float)
-    for tsv in (run / "benchmarks" / "rules").rglob("*.tsv"):
-        rule = tsv.relative_to(run / "benchmarks" / "rules").parts[0]
-        with tsv.open() as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-        totals[CATEGORY.get(rule, f"{rule}")] += sum(float(r["s"]) for r in rows)
+    for rule, secs in rule_jobs(run).items():
+        totals[CATEGORY.get(rule, rule)] += sum(secs)
     return dict(totals)
 
 
@@ -69,7 +67,8 @@ def main() -> None:
               "job_seconds_by_category": per_rule, "job_seconds_total": job_seconds,
               "snakemake_overhead_s": max(wall - job_seconds / 2, 0.0),
               "dry_run_finished_smoke_s": statistics.median(dry),
-              "dag_build_paper_config_s": statistics.median(dag)}
+              "dag_build_paper_config_s": statistics.median(dag),
+              "md_data": md_speeds(run)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["| measure | seconds |", "|---|---:|",
@@ -78,6 +77,9 @@ def main() -> None:
              f"| `snakemake -n all`, paper config (DAG build) | {result['dag_build_paper_config_s']:.1f} |"]
     lines += [f"| job time: {k} (sum over jobs) | {v:.0f} |" for k, v in sorted(per_rule.items())]
     lines.append(f"| Snakemake overhead (wall - job time / 2 cores) | {result['snakemake_overhead_s']:.0f} |")
+    lines += [f"| OpenMM data generation ({s['source']}, {s['trajectories']} x "
+              f"{s['ns_per_trajectory']:.3g} ns, {s['workers']} worker(s)): ns/day, mean | "
+              f"{s['ns_per_day_mean']:,.0f} |" for s in result["md_data"]]
     (args.out / "pipeline.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if not args.keep:

@@ -6,7 +6,10 @@ files of a finished run, ``<results>/metrics/<experiment>/<dataset>/<variant>/<s
 set, metric, variant, solver) finds the smallest swept NFE budget whose mean metric is at most
 the reference: OT-CFM (method otcfm, sampler native) at NFE 100 with the reference solver
 (euler). When the run did not sweep NFE 100 (the smoke config stops at 10) the largest swept
-budget is the reference, and the table says so. All metrics are lower-is-better.
+budget is the reference, and the table says so. Only lower-is-better metrics are compared
+(``LOWER_IS_BETTER``: W2, MMD, FID, KID, MAE, RMSE, MSE, CRPS, JS, basin population error);
+correlations, spread/skill ratios, waiting times and populations have no "at most" and are
+left out by default and refused when asked for.
 
 Reported per cell: the budget reached, the measured forward passes (NFE) and autograd passes
 (vjp) there, the sampling wall time of that sweep point (``wall_s`` of the metric file: the
@@ -37,6 +40,15 @@ from idff.io import write_text_atomic
 
 REFERENCE = {"method": "otcfm", "sampler": "native"}
 NOT_METRICS = {"nfe_budget", "nfe", "vjp", "calls", "wall_s", "params", "seeds"}
+# metric name = one of these, optionally followed by "_<suffix>" (per angle, lead, kind: mae_phi,
+# crps_3, mmd_multi, mae_k10_psi)
+LOWER_IS_BETTER = ("w2", "mmd", "fid", "kid", "mae", "rmse", "mse", "crps", "js", "pop_err")
+
+
+def lower_is_better(name: str) -> bool:
+    """True when smaller values of the metric ``name`` are better (see LOWER_IS_BETTER)."""
+    return name != "kid_std" and any(name == p or name.startswith(p + "_")
+                                     for p in LOWER_IS_BETTER)
 
 
 def read_sweeps(results: Path) -> list[dict[str, Any]]:
@@ -88,7 +100,7 @@ def metrics_of(table: dict) -> list[str]:
     names: set[str] = set()
     for budgets in table.values():
         for vals in budgets.values():
-            names |= {k for k in vals if k not in NOT_METRICS}
+            names |= {k for k in vals if k not in NOT_METRICS and lower_is_better(k)}
     return sorted(names)
 
 
@@ -212,6 +224,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"--tolerance must be >= 0, got {args.tolerance}")
     table = average(read_sweeps(args.results))
     metrics = [m for m in args.metrics.split(",") if m] or None
+    wrong = [m for m in metrics or [] if not lower_is_better(m)]
+    if wrong:
+        raise SystemExit(f"--metrics {','.join(wrong)}: not a lower-is-better metric; the "
+                         f"comparison asks which budget reaches 'at most' the reference. Use "
+                         f"metrics named in LOWER_IS_BETTER: {', '.join(LOWER_IS_BETTER)}")
     rows = quality_per_cost(table, metrics, args.ref_nfe, args.ref_solver, args.tolerance)
     result = {"benchmark": "quality_per_cost", "results": str(args.results),
               "ref_nfe": args.ref_nfe, "ref_solver": args.ref_solver,

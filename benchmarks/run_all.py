@@ -126,11 +126,13 @@ def _x(v: float | None) -> str:
 
 
 def pipeline_rows(r: dict) -> list[str]:
-    return [f"| pipeline | smoke run from nothing, wall (2 cores) | | {r['smoke_wall_s']:.0f} s | |",
+    rows = [f"| pipeline | smoke run from nothing, wall (2 cores) | | {r['smoke_wall_s']:.0f} s | |",
             f"| pipeline | `snakemake -n all` on the finished smoke run | | "
             f"{r['dry_run_finished_smoke_s']:.1f} s | |",
             f"| pipeline | paper config DAG build (`snakemake -n all`) | | "
             f"{r['dag_build_paper_config_s']:.1f} s | |"]
+    return rows + [f"| pipeline | OpenMM data generation, {s['source']} (smoke data) | | "
+                   f"{s['ns_per_day_mean']:,.0f} ns/day | |" for s in r.get("md_data", [])]
 
 
 def gpu_rows(r: dict) -> list[str]:

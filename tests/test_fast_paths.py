@@ -268,3 +268,61 @@ def test_quality_per_cost_rejects_bad_folders(tmp_path):
     bad.write_text('{"job": "tune"}')
     with pytest.raises(ValueError, match="not a sweep metric file"):
         qpc.read_sweeps(tmp_path)
+
+
+def test_quality_per_cost_compares_only_lower_is_better_metrics(tmp_path):
+    """A correlation (higher is better) must never be read as "reached at most the reference":
+    the default metric list leaves cc/ssr/populations out, and asking for one is refused."""
+    qpc = _qpc()
+    assert all(qpc.lower_is_better(m) for m in ["w2", "mmd_multi", "mae_k10_psi", "crps_3",
+                                                "rmse", "js", "pop_err", "fid", "kid"])
+    assert not any(qpc.lower_is_better(m) for m in ["cc", "cc_phi", "circ_cc_k10", "ssr",
+                                                    "spread_2", "isc", "kid_std", "wait_ratio",
+                                                    "pop_alpha_R", "maestro"])
+    _sweep(tmp_path, "otcfm", "otcfm", "native", [2.0, 1.0, 0.7, 0.4])
+    table = qpc.average(qpc.read_sweeps(tmp_path))
+    for rows in table.values():
+        for vals in rows.values():
+            vals["cc"] = 0.9
+    assert qpc.metrics_of(table) == ["w2"]
+    with pytest.raises(SystemExit, match="cc: not a lower-is-better metric"):
+        qpc.main([str(tmp_path), "--metrics", "w2,cc", "--out", str(tmp_path / "out")])
+
+
+# --- benchmark helper: rule times and OpenMM speed of a finished run (bench_run_times.py) --------
+
+
+def test_run_times_sums_rule_benchmarks_and_reads_md_speed(tmp_path):
+    import sys
+
+    import numpy as np
+
+    from idff.data.md import save_md_dataset
+
+    bench = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import bench_run_times as brt
+
+    with pytest.raises(FileNotFoundError, match="benchmarks/rules"):
+        brt.rule_jobs(tmp_path)
+    head = "s\th:m:s\tmax_rss\n"
+    for rule, name, secs in [("train", "a", 10.0), ("train", "b", 30.0), ("data", "x", 5.0)]:
+        f = tmp_path / "benchmarks" / "rules" / rule / "deep" / f"{name}.tsv"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(head + f"{secs}\t0:00:10\t100\n")
+    assert brt.rule_jobs(tmp_path) == {"data": [5.0], "train": [10.0, 30.0]}
+    trajs = [np.zeros((500, 2), np.float32), np.zeros((500, 2), np.float32)]
+    save_md_dataset(tmp_path / "resources/data/md/sim/dihedrals.npz", trajs, 2.0, "openmm-vacuum",
+                    {"ns_per_day": [1000.0, 3000.0], "workers": 2, "wall_s": 9.0})
+    save_md_dataset(tmp_path / "resources/data/md/dl/dihedrals.npz", trajs, 1.0, "mdshare")
+    (s,) = brt.md_speeds(tmp_path)  # the downloaded set has no speed and is not listed
+    assert s["ns_per_day_mean"] == 2000.0 and s["ns_per_trajectory"] == pytest.approx(1.0)
+    res = brt.main([str(tmp_path), "--out", str(tmp_path / "out"), "--wall", "25"])
+    assert res["rules"]["train"] == {"jobs": 2, "total_s": 40.0, "mean_s": 20.0, "max_s": 30.0}
+    md = (tmp_path / "out" / "run_times.md").read_text()
+    assert "| train | 2 | 40 | 20.0 | 30.0 |" in md and "job time / wall = 1.80" in md
+    assert "2,000 (1,000-3,000)" in md
+    (tmp_path / "benchmarks/rules/data/deep/x.tsv").write_text("garbage\n1\n")
+    with pytest.raises(ValueError, match="not a Snakemake benchmark file"):
+        brt.rule_jobs(tmp_path)
