@@ -353,3 +353,24 @@ def test_written_files_match_the_rule_outputs(tree: tuple[dict, Path], tmp_path:
         written = make_target(target, cfg, results, tmp_path / path)
         assert [p.relative_to(tmp_path).as_posix() for p in written] == \
             outputs.paper_outputs(target, path)
+
+
+def test_files_whose_ids_disagree_with_their_path_are_refused(tree: tuple[dict, Path],
+                                                              tmp_path: Path) -> None:
+    """A metric or floor file copied to the wrong place (another variant, seed or data set) must
+    not be averaged in silently: the shared loaders (collect.sweep_results / floor_results, used by
+    every family's report) name the file and what its path says."""
+    cfg, results = tree
+    path = results / "metrics/toy/moons/otcfm/euler/seed1.json"
+    obj = json.loads(path.read_text())
+    _write(path, {**obj, "variant": "icfm"})
+    with pytest.raises(ReportInputError, match=r"seed1\.json holds variant 'icfm', but its path "
+                                               r"says 'otcfm'"):
+        make_target("table_toy", cfg, results, tmp_path / "t.md")
+    _write(path, obj)
+    floor = results / "floor/toy/moons/seed0.json"
+    _write(floor, {**json.loads(floor.read_text()), "seed": 7})
+    with pytest.raises(ReportInputError, match=r"holds data set 'moons' seed 7, but its path "
+                                               r"says 'moons' seed 0"):
+        make_target("table_toy", cfg, results, tmp_path / "t.md")
+    assert not (tmp_path / "t.md").exists()

@@ -8,6 +8,7 @@ relative and start with ``results/``; the loaders swap that prefix for their ``r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,8 @@ def require(paths: list[Path], target: str) -> None:
                                 f"{target}` to produce the inputs of {target}")
 
 
-def _read_json(path: Path) -> dict:
+def read_result(path: Path) -> dict:
+    """A result file's JSON object; a clear error when it is not valid JSON or not an object."""
     try:
         obj = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -164,11 +166,57 @@ def _read_json(path: Path) -> dict:
     return obj
 
 
-def _need(obj: dict, keys: tuple[str, ...], path: Path) -> None:
+def need_keys(obj: dict, keys: tuple[str, ...], path: Path) -> None:
     missing = [k for k in keys if k not in obj]
     if missing:
         raise ReportInputError(f"result file {path} lacks key(s) {missing}; it was written by "
                                f"another version of idff: delete it and rerun its job")
+
+
+def sweep_results(cfg: dict, exp: str, results: str | Path, target: str,
+                row_keys: tuple[str, ...] = ROW_KEYS) -> Iterator[tuple[dict, Path, dict, dict]]:
+    """Every sweep metric file of ``exp``, checked: ``(job, path, object, rows)`` with ``rows``
+    the file's row for each NFE budget the config sweeps (``{budget: row}``, in job order).
+
+    A file whose ids disagree with its path, whose rows lack ``row_keys`` or a budget the config
+    asks for (stale) is an error naming the file and the fix.
+    """
+    jobs = metric_jobs(cfg, exp)
+    paths = [resolve(results, j["path"]) for j in jobs]
+    require(paths, target)
+    for job, path in zip(jobs, paths, strict=True):
+        obj = read_result(path)
+        need_keys(obj, METRIC_KEYS, path)
+        for key in ("dataset", "variant", "solver", "seed"):
+            if obj[key] != job[key]:
+                raise ReportInputError(f"result file {path} holds {key} {obj[key]!r}, but its path "
+                                       f"says {job[key]!r}; delete it and rerun its job")
+        by_nfe = {}
+        for row in obj["rows"]:
+            need_keys(row, row_keys, path)
+            by_nfe[int(row["nfe_budget"])] = row
+        lacking = [n for n in job["nfes"] if n not in by_nfe]
+        if lacking:
+            raise ReportInputError(f"result file {path} has no rows for NFE budget(s) {lacking} that "
+                                   f"the config sweeps; it is stale: rerun `snakemake {target}`")
+        yield job, path, obj, {n: by_nfe[n] for n in job["nfes"]}
+
+
+def floor_results(cfg: dict, exp: str, results: str | Path, target: str,
+                keys: tuple[str, ...] = ()) -> Iterator[tuple[str, int, Path, dict]]:
+    """Every floor file of ``exp`` (one per data set and seed), checked:
+    ``(dataset, seed, path, object)``; ``keys``: what each must hold besides dataset and seed."""
+    e = exp_config(cfg, exp)
+    ids = [(ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
+    paths = [resolve(results, floor_path(exp, ds, seed)) for ds, seed in ids]
+    require(paths, target)
+    for (ds, seed), path in zip(ids, paths, strict=True):
+        obj = read_result(path)
+        need_keys(obj, ("dataset", "seed") + tuple(keys), path)
+        if obj["dataset"] != ds or obj["seed"] != seed:
+            raise ReportInputError(f"result file {path} holds data set {obj['dataset']!r} seed "
+                                   f"{obj['seed']!r}, but its path says {ds!r} seed {seed}")
+        yield ds, int(seed), path, obj
 
 
 def load_metrics(cfg: dict, exp: str, results: str | Path, target: str) -> pd.DataFrame:
@@ -179,34 +227,16 @@ def load_metrics(cfg: dict, exp: str, results: str | Path, target: str) -> pd.Da
     config are kept; a budget the config asks for but the file lacks is an error (stale file).
     """
     metrics = family_metrics(cfg, exp)
-    jobs = metric_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
     records = []
-    for job, path in zip(jobs, paths, strict=True):
-        obj = _read_json(path)
-        _need(obj, METRIC_KEYS, path)
-        for key in ("dataset", "variant", "solver", "seed"):
-            if obj[key] != job[key]:
-                raise ReportInputError(f"result file {path} holds {key} {obj[key]!r}, but its path "
-                                       f"says {job[key]!r}; delete it and rerun its job")
-        by_nfe = {}
-        for row in obj["rows"]:
-            _need(row, ROW_KEYS + metrics, path)
-            by_nfe[int(row["nfe_budget"])] = row
-        lacking = [n for n in job["nfes"] if n not in by_nfe]
-        if lacking:
-            raise ReportInputError(f"result file {path} has no rows for NFE budget(s) {lacking} that "
-                                   f"the config sweeps; it is stale: rerun `snakemake {target}`")
-        for nfe in job["nfes"]:
-            row = by_nfe[nfe]
+    for job, path, obj, rows in sweep_results(cfg, exp, results, target, ROW_KEYS + metrics):
+        for nfe, row in rows.items():
             records.append({"dataset": job["dataset"], "variant": job["variant"],
                             "method": obj["method"], "sampler": obj["sampler"],
                             "solver": job["solver"], "seed": int(job["seed"]), "nfe_budget": nfe,
                             "nfe": float(row["nfe"]), "vjp": float(row["vjp"]),
                             "wall_s": float(row["wall_s"]),
                             "params": json.dumps(row.get("params") or {}, sort_keys=True),
-                            **{m: _num(row[m], m, path) for m in metrics}})
+                            **{m: to_float(row[m], m, path) for m in metrics}})
     return pd.DataFrame.from_records(records)
 
 
@@ -215,23 +245,12 @@ def load_floor(cfg: dict, exp: str, results: str | Path, target: str) -> pd.Data
     if not has_floor(cfg, exp):
         return None
     metrics = family_metrics(cfg, exp)
-    e = exp_config(cfg, exp)
-    keys = [(ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
-    paths = [resolve(results, floor_path(exp, ds, seed)) for ds, seed in keys]
-    require(paths, target)
-    records = []
-    for (ds, seed), path in zip(keys, paths, strict=True):
-        obj = _read_json(path)
-        _need(obj, ("dataset", "seed") + metrics, path)
-        if obj["dataset"] != ds or obj["seed"] != seed:
-            raise ReportInputError(f"result file {path} holds data set {obj['dataset']!r} seed "
-                                   f"{obj['seed']!r}, but its path says {ds!r} seed {seed}")
-        records.append({"dataset": ds, "seed": int(seed),
-                        **{m: _num(obj[m], m, path) for m in metrics}})
+    records = [{"dataset": ds, "seed": seed, **{m: to_float(obj[m], m, path) for m in metrics}}
+               for ds, seed, path, obj in floor_results(cfg, exp, results, target, metrics)]
     return pd.DataFrame.from_records(records)
 
 
-def _num(value: Any, key: str, path: Path) -> float:
+def to_float(value: Any, key: str, path: Path) -> float:
     if value is None:  # JSON has no NaN; a diverged run may store null
         return float("nan")
     try:

@@ -23,12 +23,13 @@ from ..io import atomic_path, write_text_atomic
 from . import Target
 from .collect import (
     ReportInputError,
-    _read_json,
     exp_config,
-    floor_path,
+    expected_floor_files,
+    floor_results,
     metric_jobs,
     require,
     resolve,
+    sweep_results,
 )
 from .tables import _md_table, _tex_escape, aggregate, fmt_sig, table_paths
 
@@ -107,9 +108,7 @@ def not_comparable_reason(cfg: dict, exp: str) -> str | None:
 
 
 def table_inputs(cfg: dict, exp: str) -> list[str]:
-    e = exp_config(cfg, exp)
-    floors = [floor_path(exp, ds, s) for ds in e["datasets"] for s in e["seeds"]]
-    return [j["path"] for j in metric_jobs(cfg, exp)] + floors
+    return [j["path"] for j in metric_jobs(cfg, exp)] + expected_floor_files(cfg, exp)
 
 
 def nfe_figure_inputs(cfg: dict, exp: str) -> list[str]:
@@ -179,31 +178,10 @@ def sample_inputs(cfg: dict, exp: str) -> list[str]:
 def load_image_metrics(cfg: dict, exp: str, results: str | Path,
                        target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sweep rows (one per file and NFE budget) and floor rows of an image experiment."""
-    e = exp_config(cfg, exp)
-    jobs = metric_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    fkeys = [(ds, s) for ds in e["datasets"] for s in e["seeds"]]
-    fpaths = [resolve(results, floor_path(exp, ds, s)) for ds, s in fkeys]
-    require(paths + fpaths, target)
     need = ("nfe_budget", "nfe", "vjp", "wall_s", "comparable") + METRICS
     records = []
-    for job, path in zip(jobs, paths, strict=True):
-        obj = _read_json(path)
-        _check(obj, ("dataset", "variant", "method", "sampler", "solver", "seed", "rows"), path)
-        for key in ("dataset", "variant", "solver", "seed"):
-            if obj[key] != job[key]:
-                raise ReportInputError(f"result file {path} holds {key} {obj[key]!r}, but its "
-                                       f"path says {job[key]!r}; delete it and rerun its job")
-        by_nfe = {}
-        for row in obj["rows"]:
-            _check(row, need, path)
-            by_nfe[int(row["nfe_budget"])] = row
-        lacking = [n for n in job["nfes"] if n not in by_nfe]
-        if lacking:
-            raise ReportInputError(f"result file {path} has no rows for NFE budget(s) {lacking}; "
-                                   f"it is stale: rerun `snakemake {target}`")
-        for nfe in job["nfes"]:
-            row = by_nfe[nfe]
+    for job, path, obj, rows in sweep_results(cfg, exp, results, target, need):
+        for nfe, row in rows.items():
             records.append({"dataset": job["dataset"], "variant": job["variant"],
                             "method": obj["method"], "sampler": obj["sampler"],
                             "solver": job["solver"], "seed": int(job["seed"]),
@@ -213,25 +191,13 @@ def load_image_metrics(cfg: dict, exp: str, results: str | Path,
                             "n_samples": _num(row.get("n_samples"), "n_samples", path),
                             "comparable": _num(row["comparable"], "comparable", path),
                             **{m: _num(row[m], m, path) for m in METRICS}})
-    floors = []
-    for (ds, seed), path in zip(fkeys, fpaths, strict=True):
-        obj = _read_json(path)
-        _check(obj, ("dataset", "seed", "comparable") + METRICS, path)
-        if obj["dataset"] != ds or obj["seed"] != seed:
-            raise ReportInputError(f"result file {path} holds data set {obj['dataset']!r} seed "
-                                   f"{obj['seed']!r}, but its path says {ds!r} seed {seed}")
-        floors.append({"dataset": ds, "seed": int(seed),
-                       "n_samples": _num(obj.get("n_samples"), "n_samples", path),
-                       "comparable": _num(obj["comparable"], "comparable", path),
-                       **{m: _num(obj[m], m, path) for m in METRICS}})
+    floors = [{"dataset": ds, "seed": seed,
+               "n_samples": _num(obj.get("n_samples"), "n_samples", path),
+               "comparable": _num(obj["comparable"], "comparable", path),
+               **{m: _num(obj[m], m, path) for m in METRICS}}
+              for ds, seed, path, obj in floor_results(cfg, exp, results, target,
+                                                     ("comparable",) + METRICS)]
     return pd.DataFrame.from_records(records), pd.DataFrame.from_records(floors)
-
-
-def _check(obj: dict, keys: tuple[str, ...], path: Path) -> None:
-    missing = [k for k in keys if k not in obj]
-    if missing:
-        raise ReportInputError(f"result file {path} lacks key(s) {missing}; it was not written "
-                               f"by the images family of this idff version: rerun its job")
 
 
 def _num(value: Any, key: str, path: Path) -> float:

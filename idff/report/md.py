@@ -25,11 +25,12 @@ from . import Target
 from .collect import (
     ReportInputError,
     exp_config,
+    expected_floor_files,
     expected_metric_files,
-    floor_path,
-    metric_jobs,
+    floor_results,
     require,
     resolve,
+    sweep_results,
 )
 
 #: Paper Table 3 (v1, read from the authors' assets/Figure_MD_results.png): MAE, RMSE, CC as
@@ -117,27 +118,11 @@ def expected_rollout_files(cfg: dict, exp: str) -> list[str]:
     return [j["path"] for j in rollout_jobs(cfg, exp)]
 
 
-def expected_md_floor_files(cfg: dict, exp: str) -> list[str]:
-    e = exp_config(cfg, exp)
-    return [floor_path(exp, ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
-
-
 def table_inputs(cfg: dict, exp: str) -> list[str]:
-    return expected_metric_files(cfg, exp) + expected_md_floor_files(cfg, exp)
+    return expected_metric_files(cfg, exp) + expected_floor_files(cfg, exp)
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ReportInputError(f"result file {path} is not valid JSON ({exc}); delete it and "
-                               f"rerun the job that writes it") from exc
-    if not isinstance(obj, dict):
-        raise ReportInputError(f"result file {path} holds a {type(obj).__name__}, not an object")
-    return obj
 
 
 def _num(v: Any) -> float:
@@ -156,24 +141,9 @@ def k_of(cfg: dict, exp: str, dataset: str) -> int:
 
 def load_runs(cfg: dict, exp: str, results: Path, target: str) -> list[dict[str, Any]]:
     """One record per (metric file, NFE budget): ids, cost and every numeric metric."""
-    jobs = metric_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
     records = []
-    for job, path in zip(jobs, paths, strict=True):
-        obj = _read_json(path)
-        if "rows" not in obj:
-            raise ReportInputError(f"result file {path} has no 'rows'; rerun its sweep job")
-        by_nfe = {int(r["nfe_budget"]): r for r in obj["rows"] if "nfe_budget" in r}
-        lacking = [n for n in job["nfes"] if n not in by_nfe]
-        if lacking:
-            raise ReportInputError(f"result file {path} has no rows for NFE budget(s) {lacking} "
-                                   f"that the config sweeps; it is stale: rerun `snakemake {target}`")
-        for nfe in job["nfes"]:
-            row = by_nfe[nfe]
-            if "mae" not in row:
-                raise ReportInputError(f"result file {path} (NFE {nfe}) has no MD metrics (mae); "
-                                       f"it was not written by the md family: rerun its job")
+    for job, _path, _obj, rows in sweep_results(cfg, exp, results, target, ("nfe_budget", "mae")):
+        for nfe, row in rows.items():
             rec = {k: job[k] for k in ("dataset", "variant", "solver", "seed")}
             rec.update({"nfe_budget": nfe, "nfe": _num(row.get("nfe"))})
             rec.update({k: _num(v) for k, v in row.items()
@@ -184,18 +154,9 @@ def load_runs(cfg: dict, exp: str, results: Path, target: str) -> list[dict[str,
 
 
 def load_floors(cfg: dict, exp: str, results: Path, target: str) -> list[dict[str, Any]]:
-    e = exp_config(cfg, exp)
-    keys = [(ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
-    paths = [resolve(results, floor_path(exp, ds, seed)) for ds, seed in keys]
-    require(paths, target)
-    out = []
-    for (ds, seed), path in zip(keys, paths, strict=True):
-        obj = _read_json(path)
-        if "mae" not in obj:
-            raise ReportInputError(f"floor file {path} has no MD metrics (mae); rerun its floor job")
-        out.append({"dataset": ds, "seed": seed,
-                    **{k: _num(v) for k, v in obj.items() if isinstance(v, int | float)}})
-    return out
+    return [{"dataset": ds, "seed": seed,
+             **{k: _num(v) for k, v in obj.items() if isinstance(v, int | float) and k != "seed"}}
+            for ds, seed, _path, obj in floor_results(cfg, exp, results, target, ("mae",))]
 
 
 def _parse_quoted(text: str) -> tuple[float, float, int]:

@@ -27,7 +27,16 @@ import pandas as pd
 from ..config import sweep_nfes, variant_solvers
 from ..io import atomic_path, write_text_atomic
 from . import Target
-from .collect import ReportInputError, exp_config, floor_path, metric_jobs, require, resolve
+from .collect import (
+    ReportInputError,
+    exp_config,
+    expected_floor_files,
+    floor_results,
+    metric_jobs,
+    require,
+    resolve,
+    sweep_results,
+)
 
 #: Paper Table 4 (IDFF v1, averaged over 1-7 day leads; its baseline rows are DYffusion's
 #: numbers, Cachay et al. 2023): (label, CRPS, CRPS std, MSE, MSE std, NFE note).
@@ -117,13 +126,8 @@ def expected_forecast_files(cfg: dict, exp: str) -> list[str]:
     return [j["path"] for j in forecast_jobs(cfg, exp)]
 
 
-def floor_files(cfg: dict, exp: str) -> list[str]:
-    e = exp_config(cfg, exp)
-    return [floor_path(exp, ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
-
-
 def table_inputs(cfg: dict, exp: str) -> list[str]:
-    return [j["path"] for j in metric_jobs(cfg, exp)] + floor_files(cfg, exp)
+    return [j["path"] for j in metric_jobs(cfg, exp)] + expected_floor_files(cfg, exp)
 
 
 def figure_inputs(cfg: dict, exp: str) -> list[str]:
@@ -131,17 +135,6 @@ def figure_inputs(cfg: dict, exp: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- loading
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ReportInputError(f"result file {path} is not valid JSON ({exc}); delete it and "
-                               f"rerun the job that writes it") from exc
-    if not isinstance(obj, dict):
-        raise ReportInputError(f"result file {path} holds a {type(obj).__name__}, not an object")
-    return obj
 
 
 def _scores(obj: dict, path: Path, prefix: str = "") -> list[tuple[str, int, bool, float]]:
@@ -163,58 +156,27 @@ def _scores(obj: dict, path: Path, prefix: str = "") -> list[tuple[str, int, boo
 
 def load_runs(cfg: dict, exp: str, results: str | Path, target: str) -> pd.DataFrame:
     """One record per (metric file, NFE budget, metric, lead, units)."""
-    jobs = metric_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
     records = []
-    for job, path in zip(jobs, paths, strict=True):
-        obj = _read_json(path)
-        for key in ("dataset", "variant", "solver", "seed", "rows", "method", "sampler"):
-            if key not in obj:
-                raise ReportInputError(f"result file {path} lacks key {key!r}; delete it and "
-                                       f"rerun its job")
-        for key in ("dataset", "variant", "solver", "seed"):
-            if obj[key] != job[key]:
-                raise ReportInputError(f"result file {path} holds {key} {obj[key]!r}, but its "
-                                       f"path says {job[key]!r}; delete it and rerun its job")
-        by_nfe = {int(r["nfe_budget"]): r for r in obj["rows"]}
-        lacking = [n for n in job["nfes"] if n not in by_nfe]
-        if lacking:
-            raise ReportInputError(f"result file {path} has no rows for NFE budget(s) {lacking} "
-                                   f"that the config sweeps; it is stale: rerun `snakemake "
-                                   f"{target}`")
-        for nfe in job["nfes"]:
-            row = by_nfe[nfe]
-            scores = _scores(row, path)
-            if not any(m == "crps" and lead == 0 and not raw for m, lead, raw, _ in scores):
-                raise ReportInputError(f"result file {path} (NFE {nfe}) has no crps: it was not "
-                                       f"written by the SST family; delete it and rerun its job")
+    for job, path, obj, rows in sweep_results(cfg, exp, results, target, ("nfe_budget", "crps")):
+        for nfe, row in rows.items():
             base = {"dataset": job["dataset"], "variant": job["variant"], "method": obj["method"],
                     "sampler": obj["sampler"], "solver": job["solver"], "seed": int(job["seed"]),
                     "nfe_budget": nfe, "nfe": float(row.get("nfe", math.nan))}
             records += [{**base, "metric": m, "lead": lead, "raw": raw, "value": v}
-                        for m, lead, raw, v in scores]
+                        for m, lead, raw, v in _scores(row, path)]
     return pd.DataFrame.from_records(records)
 
 
 def load_references(cfg: dict, exp: str, results: str | Path, target: str) -> pd.DataFrame:
     """Persistence and climatology scores from the floor files (one record per score)."""
-    e = exp_config(cfg, exp)
-    keys = [(ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
-    paths = [resolve(results, floor_path(exp, ds, seed)) for ds, seed in keys]
-    require(paths, target)
     records = []
-    for (ds, seed), path in zip(keys, paths, strict=True):
-        obj = _read_json(path)
-        if obj.get("dataset") != ds or obj.get("seed") != seed:
-            raise ReportInputError(f"result file {path} holds data set {obj.get('dataset')!r} "
-                                   f"seed {obj.get('seed')!r}, but its path says {ds!r} seed {seed}")
+    for ds, seed, path, obj in floor_results(cfg, exp, results, target):
         for ref in REFERENCE_LABELS:
             scores = _scores(obj, path, prefix=f"{ref}.")
             if not scores:
                 raise ReportInputError(f"result file {path} has no {ref} scores: it was not "
                                        f"written by the SST family's floor; delete it and rerun")
-            records += [{"dataset": ds, "seed": int(seed), "reference": ref, "metric": m,
+            records += [{"dataset": ds, "seed": seed, "reference": ref, "metric": m,
                          "lead": lead, "raw": raw, "value": v} for m, lead, raw, v in scores]
     return pd.DataFrame.from_records(records)
 

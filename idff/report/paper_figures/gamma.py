@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..collect import ReportInputError, _read_json, exp_config, require, resolve
+from ..collect import ReportInputError, exp_config, read_result, require, resolve
 from ..tables import fmt_sig, metric_info
 from .settings import gamma_jobs, gamma_settings
 
@@ -38,7 +38,7 @@ def load_gamma(cfg: dict, exp: str, results: str | Path,
     require([p for pair in paths for p in pair], target)
     grid, chosen, metrics = [], [], set()
     for job, (tpath, mpath) in zip(jobs, paths, strict=True):
-        tuned = _read_json(tpath)
+        tuned = read_result(tpath)
         for key in ("dataset", "variant", "solver", "seed"):
             if key in tuned and tuned[key] != job[key]:
                 raise ReportInputError(f"tuned file {tpath} holds {key} {tuned[key]!r}, but its "
@@ -55,7 +55,7 @@ def load_gamma(cfg: dict, exp: str, results: str | Path,
                          "params": json.dumps(row["params"], sort_keys=True),
                          "value": float("inf") if value is None else float(value),
                          "chosen": row["params"] == per["best"]})
-        sweep = _read_json(mpath)
+        sweep = read_result(mpath)
         rows = [r for r in sweep.get("rows", []) if int(r.get("nfe_budget", -1)) == int(nfe)]
         if not rows or metric not in rows[0]:
             raise ReportInputError(f"result file {mpath} has no {metric} at NFE budget {nfe}; it "

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..collect import ReportInputError, _read_json, exp_config, require, resolve
+from ..collect import ReportInputError, exp_config, read_result, require, resolve
 from ..tables import fmt_sig, metric_info
 from .settings import iteration_jobs, iterations_settings
 
@@ -118,7 +118,7 @@ def load_iterations(cfg: dict, exp: str, results: str | Path, target: str) -> pd
     require(paths, target)
     records = []
     for job, path in zip(jobs, paths, strict=True):
-        obj = _read_json(path)
+        obj = read_result(path)
         for key in ("dataset", "variant", "solver", "seed", "rows", "steps", "split"):
             if key not in obj:
                 raise ReportInputError(f"result file {path} lacks key {key!r}; it was not written "
