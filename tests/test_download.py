@@ -3,82 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
+from loopback import serve
 
 from idff.data.download import DownloadError, download
 
 BODY = bytes(range(256)) * 600  # 153,600 bytes: more than two 64 KiB read blocks
-
-
-@contextmanager
-def serve(files: dict[str, bytes], *, drop_first: bool = False,
-          chunked: bool = False) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    """Serve ``files`` on 127.0.0.1; yields (base url, log of (path, Range header)).
-
-    ``drop_first``: the first response is cut half-way and the connection closed.
-    ``chunked``: send with Transfer-Encoding: chunked (no Content-Length), ignoring Range.
-    """
-    log: list[tuple[str, str | None]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            rng = self.headers.get("Range")
-            log.append((self.path, rng))
-            body = files.get(self.path)
-            if body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            start = int(rng.split("=")[1].split("-")[0]) if rng and not chunked else 0
-            payload = body[start:]
-            self.send_response(206 if start else 200)
-            if chunked:
-                self.send_header("Transfer-Encoding", "chunked")
-            else:
-                self.send_header("Content-Length", str(len(payload)))
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-            self.end_headers()
-            cut = drop_first and len(log) == 1
-            data = payload[: len(payload) // 2] if cut else payload
-            if chunked:
-                step = 8192
-                for a in range(0, len(data), step):
-                    piece = data[a:a + step]
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                if cut:  # announce a chunk, then hang up inside it
-                    self.wfile.write(b"2000\r\n" + b"\0" * 10)
-                else:
-                    self.wfile.write(b"0\r\n\r\n")
-            else:
-                self.wfile.write(data)
-            self.wfile.flush()
-            if cut:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", log
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def sha256(data: bytes) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import http.server
 import json
 import os
 import re
@@ -18,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from loopback import serve
 
 from idff import jobs
 from idff.cli import main as idff_main
@@ -262,41 +261,11 @@ def _sha256(data: bytes) -> str:
 
 @contextmanager
 def slow_server(body: bytes, chunk: int = 4096, delay: float = 0.0
-                ) -> Iterator[tuple[str, list[str | None]]]:
-    """Serve ``body`` at /f.bin on 127.0.0.1 in ``chunk``-byte pieces, ``delay`` s apart."""
-    ranges: list[str | None] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            rng = self.headers.get("Range")
-            ranges.append(rng)
-            start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-            payload = body[start:]
-            self.send_response(206 if start else 200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            try:
-                for a in range(0, len(payload), chunk):
-                    self.wfile.write(payload[a:a + chunk])
-                    self.wfile.flush()
-                    time.sleep(delay)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client was killed
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/f.bin", ranges
-    finally:
-        server.shutdown()
-        server.server_close()
+                ) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
+    """Serve ``body`` at /f.bin in ``chunk``-byte pieces, ``delay`` s apart; yields the URL and
+    the log of (path, Range header)."""
+    with serve({"/f.bin": body}, chunk=chunk, delay=delay) as (base, log):
+        yield f"{base}/f.bin", log
 
 
 def test_killed_download_resumes_where_it_stopped(tmp_path):
@@ -317,7 +286,7 @@ def test_killed_download_resumes_where_it_stopped(tmp_path):
         assert 0 < have < len(BIG) and not dest.exists()
         out = download(url, dest, sha256=_sha256(BIG), allow_http=True, backoff=0.01)
     assert out.read_bytes() == BIG and not part.exists()
-    assert ranges == [None, f"bytes={have}-"]
+    assert [r for _, r in ranges] == [None, f"bytes={have}-"]
 
 
 def test_stale_partial_file_is_fetched_again_from_the_start(tmp_path):
@@ -328,7 +297,7 @@ def test_stale_partial_file_is_fetched_again_from_the_start(tmp_path):
     with slow_server(BODY) as (url, ranges):
         out = download(url, dest, sha256=_sha256(BODY), allow_http=True, backoff=0.01)
     assert out.read_bytes() == BODY
-    assert ranges == ["bytes=5000-", None]
+    assert [r for _, r in ranges] == ["bytes=5000-", None]
 
 
 def test_wrong_checksum_never_leaves_a_file_at_the_destination(tmp_path):

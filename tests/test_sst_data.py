@@ -4,12 +4,7 @@ errors, the offline OSTIA field, and the OISST download through a loopback HTTP 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+from loopback import serve
 
 from idff.data import sst
 from idff.data.download import DownloadError
@@ -407,51 +403,6 @@ def test_ostia_pairs_and_windows(ostia_ds):
 # OISST download through a loopback server
 # ------------------------------------------------------------------------------------------
 
-@contextmanager
-def serve(files: dict[str, bytes], drop_first: bool = False
-          ) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    """127.0.0.1 server with Range support; ``drop_first`` cuts the first response half-way."""
-    log: list[tuple[str, str | None]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            rng = self.headers.get("Range")
-            log.append((self.path, rng))
-            body = files.get(self.path)
-            if body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-            payload = body[start:]
-            self.send_response(206 if start else 200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if drop_first and len(log) == 1:
-                self.wfile.write(payload[: len(payload) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.wfile.write(payload)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/Datasets/oisst", log
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 SMALL_LAT = np.array([-1.0, 0.0, 1.0, 2.0], dtype=np.float32)
 SMALL_LON = np.arange(8, dtype=np.float32) + 0.5
 
@@ -461,7 +412,7 @@ def test_fetch_oisst_retries_resumes_and_records_a_manifest(tmp_path):
     body = src.read_bytes()
     dest = tmp_path / "data"
     with serve({"/Datasets/oisst/sst.day.mean.2001.nc": body}, drop_first=True) as (url, log):
-        paths = fetch_oisst_years([2001], dest, base_url=url, allow_http=True, backoff=0.01)
+        paths = fetch_oisst_years([2001], dest, base_url=f"{url}/Datasets/oisst", allow_http=True, backoff=0.01)
     assert paths == [dest / "sst.day.mean.2001.nc"] and paths[0].read_bytes() == body
     assert log[0][1] is None and log[1][1] == f"bytes={len(body) // 2}-" and len(log) == 2
     manifest = json.loads((dest / "oisst_manifest.json").read_text())
@@ -474,7 +425,7 @@ def test_fetch_oisst_retries_resumes_and_records_a_manifest(tmp_path):
     paths[0].write_bytes(body[:-10] + b"0123456789")
     with serve({"/Datasets/oisst/sst.day.mean.2001.nc": b"changed upstream"}) as (url, _):
         with pytest.raises(DownloadError, match=r"expected \d+.*pinned to sha256.*delete that"):
-            fetch_oisst_years([2001], dest, base_url=url, allow_http=True, backoff=0.01)
+            fetch_oisst_years([2001], dest, base_url=f"{url}/Datasets/oisst", allow_http=True, backoff=0.01)
 
 
 @pytest.mark.parametrize("kind", ["short", "not_netcdf"])
@@ -489,7 +440,7 @@ def test_fetch_oisst_deletes_a_bad_file_with_a_clear_error(tmp_path, kind):
     dest = tmp_path / "data"
     with serve({"/Datasets/oisst/sst.day.mean.2001.nc": body}) as (url, _):
         with pytest.raises(SSTDataError, match=expect) as err:
-            fetch_oisst_years([2001], dest, base_url=url, allow_http=True)
+            fetch_oisst_years([2001], dest, base_url=f"{url}/Datasets/oisst", allow_http=True)
     assert "sst.day.mean.2001.nc" in str(err.value) and "was deleted" in str(err.value)
     assert not (dest / "sst.day.mean.2001.nc").exists()
     assert not (dest / "oisst_manifest.json").exists()
