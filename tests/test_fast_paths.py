@@ -125,6 +125,23 @@ def test_fused_generator_matches_generator():
     assert (fused.calls, fused.nfe_per_call) == (2, 6)
 
 
+def test_fused_generator_goes_through_the_fused_loop(monkeypatch):
+    """Equal samples alone would not show the fused loop ran: spy on it."""
+    import idff.fastpaths as fp
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["nfe"])
+        return fused_generate(*args, **kwargs)
+
+    monkeypatch.setattr(fp, "fused_generate", spy)
+    kw = dict(net=_net(2), sampler="pf", solver="euler", nfe=4, sigma=0.2)
+    FusedGenerator(**kw)(torch.zeros(5, 3))
+    Generator(**kw)(torch.zeros(5, 3))
+    assert seen == [4]
+
+
 def test_config_switches(smoke_cfg):
     """sweep.fused picks the generator class; model.compile never reaches the network's
     constructor; both must be booleans."""

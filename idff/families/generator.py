@@ -26,15 +26,20 @@ class Generator:
     vjp_per_call: int = 0
     wall_s: float = 0.0
 
+    @staticmethod
+    def _generate(*args, **kwargs):
+        """The sampling loop; ``FusedGenerator`` swaps in the fused one."""
+        return generate(*args, **kwargs)
+
     def __call__(self, x0: Tensor, cond: Tensor | None = None, seed: int = 0,
                  return_trajectory: bool = False):
         """Generate x1 from ``x0``; the SDE noise (if any) is seeded by ``seed``."""
         g = torch.Generator(device=self.device).manual_seed(int(seed) + 99)
         x0 = x0.to(self.device)
         cond = cond.to(self.device) if cond is not None else None
-        res = generate(self.net, self.sampler, x0, sigma=self.sigma, solver=self.solver,
-                       nfe=self.nfe, params=self.params, cond=cond, generator=g,
-                       t_eps=self.t_eps, return_trajectory=return_trajectory)
+        res = self._generate(self.net, self.sampler, x0, sigma=self.sigma, solver=self.solver,
+                             nfe=self.nfe, params=self.params, cond=cond, generator=g,
+                             t_eps=self.t_eps, return_trajectory=return_trajectory)
         stats = res[-1]
         self.calls += 1
         self.nfe_per_call, self.vjp_per_call = stats.nfe, stats.vjp
