@@ -492,7 +492,7 @@ def fig_sst(target: str, cfg: dict, exp: str, results: str | Path,
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"+{h + 1} {unit}\n{info['target_times'][h]}", fontsize=7)
+                ax.set_title(f"+{h + 1} {unit}{'s' if h else ''}\n{info['target_times'][h]}", fontsize=7)
             csv.append({"panel": "map", "row": name, "variant": job["variant"] if job else "truth",
                         "solver": job["solver"] if job else "", "nfe": s["nfe"] if job else "",
                         "lead": h + 1, "metric": "field_mean_abs" if cmap != "viridis"
