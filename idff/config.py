@@ -29,6 +29,27 @@ FAMILY_DATASETS: dict[str, tuple[str, ...]] = {
     "images": ("cifar10", "celeba", "offline_cifar", "offline_faces"),
 }
 
+#: Keys of ``experiments.<exp>.data`` that shape only evaluation (tuning, sweeps, floors, figures).
+#: Training and data preparation never see them, so changing one reruns no training.
+EVAL_ONLY_DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "toy": (),
+    "md": ("eval",),
+    "sst": ("n_members", "n_windows", "n_windows_val", "eval_batch"),
+    "images": ("n_fid_samples", "n_fid_reference", "fid_batch", "feature_extractor",
+               "inception_weights", "kid_subsets", "kid_subset_size", "isc_splits"),
+}
+#: Keys that shape a family's prepared data file (the data job sees only these; the toy family
+#: prepares no file). Changing e.g. the MD split or an SST ensemble size re-simulates nothing.
+PREP_DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "toy": (),
+    "md": ("n_trajectories", "ns_per_trajectory", "seeds", "frame_ps", "workers", "simulation",
+           "url", "allow_http", "timeout"),
+    "sst": ("box", "boxes", "lat_range", "min_ocean", "train_years", "val_years", "test_years",
+            "std_mode", "min_std", "raw_dir", "base_url", "retries", "timeout"),
+    "images": ("root", "image_size", "n", "n_heldout", "seed", "download", "celeba_torchvision",
+               "celeba_strict", "workers"),
+}
+
 
 # The schema's patterns again, matched in full: JSON Schema's `pattern` is a search and Python's
 # `$` also matches before a trailing newline, so "toy\n" passes "^[A-Za-z0-9][A-Za-z0-9_-]*$".
@@ -227,8 +248,9 @@ def train_spec(cfg: dict, exp_name: str, dataset: str, method: str, seed: int) -
     exp = experiment(cfg, exp_name)
     _check_member(exp["datasets"], dataset, f"experiments.{exp_name}.datasets")
     _check_member(list(exp["methods"]), method, f"experiments.{exp_name}.methods")
+    data = data_slice(exp, dataset, drop=EVAL_ONLY_DATA_KEYS.get(exp["family"], ()))
     return {"experiment": exp_name, "family": exp["family"], "dataset": dataset, "seed": int(seed),
-            "device": cfg.get("device", "auto"), "data": copy.deepcopy(exp["data"]),
+            "device": cfg.get("device", "auto"), "data": data,
             "model": copy.deepcopy(exp["model"]), "train": copy.deepcopy(exp["train"]),
             "method": {"name": method, **exp["methods"][method]}}
 
@@ -237,8 +259,30 @@ def data_spec(cfg: dict, exp_name: str, dataset: str) -> dict:
     """What a data-preparation job depends on (seed-independent)."""
     exp = experiment(cfg, exp_name)
     _check_member(exp["datasets"], dataset, f"experiments.{exp_name}.datasets")
+    keep = PREP_DATA_KEYS.get(exp["family"])
     return {"experiment": exp_name, "family": exp["family"], "dataset": dataset,
-            "data": copy.deepcopy(exp["data"])}
+            "data": data_slice(exp, dataset, keep=keep)}
+
+
+def data_slice(exp: dict, dataset: str, keep: tuple[str, ...] | None = None,
+               drop: tuple[str, ...] = ()) -> dict:
+    """The part of ``exp["data"]`` a job on ``dataset`` depends on: the keys in ``keep`` (all
+    when None) minus those in ``drop``. A per-data-set block (``data.<dataset>``, used by the md
+    family) is sliced the same way; the blocks of other data sets are left out."""
+    datasets = set(FAMILY_DATASETS.get(exp["family"], ())) | set(exp["datasets"])
+
+    def wanted(key: str) -> bool:
+        return key not in drop and (keep is None or key in keep)
+
+    out: dict = {}
+    for key, value in exp["data"].items():
+        if key in datasets and isinstance(value, dict):
+            block = {k: copy.deepcopy(v) for k, v in value.items() if wanted(k)}
+            if key == dataset and block:
+                out[key] = block
+        elif wanted(key):
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def eval_spec(cfg: dict, exp_name: str, dataset: str, variant: str, solver: str, seed: int) -> dict:
@@ -250,6 +294,7 @@ def eval_spec(cfg: dict, exp_name: str, dataset: str, variant: str, solver: str,
                   f"experiments.{exp_name}.variants.{variant}.solvers")
     spec = train_spec(cfg, exp_name, dataset, var["method"], seed)
     spec.pop("train")
+    spec["data"] = data_slice(exp, dataset)  # evaluation sees every data key
     spec.update({"variant": {"name": variant, **copy.deepcopy(var)}, "solver": solver,
                  "nfe": sweep_nfes(exp, solver), "sweep": copy.deepcopy(exp["sweep"]),
                  "tune": copy.deepcopy(exp.get("tune", {}))})

@@ -9,8 +9,11 @@ import pytest
 import yaml
 
 from idff.config import (
+    EVAL_ONLY_DATA_KEYS,
+    PREP_DATA_KEYS,
     ConfigError,
     apply_override,
+    data_spec,
     eval_spec,
     load_config,
     sweep_nfes,
@@ -174,3 +177,45 @@ def test_specs(smoke_cfg):
         train_spec(cfg, "nosuch", "moons", "idff", 0)
     with pytest.raises(ConfigError, match="valid: euler_maruyama"):
         eval_spec(cfg, "toy", "moons", "bridge_sde", "euler", 0)
+
+
+def _md_jobs(cfg: dict) -> tuple[dict, dict, dict]:
+    return (data_spec(cfg, "md", "openmm_vacuum"), train_spec(cfg, "md", "openmm_vacuum", "idff", 1),
+            eval_spec(cfg, "md", "openmm_vacuum", "otcfm", "euler", 1))
+
+
+def test_each_job_sees_only_the_data_keys_it_depends_on(smoke_cfg):
+    """Evaluation-only keys (MD data.eval, SST ensemble size, FID sample counts) never reach the
+    training or data job's spec, so changing them reruns sweeps, not training or simulation; the
+    split reaches training, not the simulation; other data sets' blocks reach neither."""
+    cfg = copy.deepcopy(smoke_cfg)
+    prep, train, ev = _md_jobs(cfg)
+    assert "eval" not in train["data"] and "eval" not in prep["data"] and "eval" in ev["data"]
+    assert "split" in train["data"] and "split" not in prep["data"]
+    assert prep["data"]["ns_per_trajectory"] == cfg["experiments"]["md"]["data"]["ns_per_trajectory"]
+    edited = copy.deepcopy(cfg)
+    md = edited["experiments"]["md"]["data"]
+    md["eval"] = {**md.get("eval", {}), "free_frames": 77}
+    md["mdshare"] = {"url": "https://example.org/x.npz", "eval": {"bins": 9}}  # another data set
+    prep2, train2, ev2 = _md_jobs(edited)
+    assert (prep2, train2) == (prep, train) and ev2 != ev
+    md["openmm_vacuum"] = {"eval": {"bins": 12}, "split": {"train": 2, "val": 1, "test": 1}}
+    prep3, train3, ev3 = _md_jobs(edited)
+    assert prep3 == prep and train3["data"]["openmm_vacuum"] == {"split": md["openmm_vacuum"]["split"]}
+    assert ev3["data"]["openmm_vacuum"]["eval"] == {"bins": 12}
+    sst = copy.deepcopy(cfg)
+    sst["experiments"]["sst"]["data"]["n_members"] = 3
+    assert train_spec(sst, "sst", "ostia", "idff", 0) == train_spec(cfg, "sst", "ostia", "idff", 0)
+    assert eval_spec(sst, "sst", "ostia", "idff1", "euler_maruyama", 0)["data"]["n_members"] == 3
+
+
+def test_data_key_lists_match_the_families():
+    """The key lists in idff.config must name keys each family really reads."""
+    from idff.families import images, md, sst
+
+    assert set(PREP_DATA_KEYS["md"]) | set(EVAL_ONLY_DATA_KEYS["md"]) <= md.DATA_KEYS
+    assert set(PREP_DATA_KEYS["images"]) | set(EVAL_ONLY_DATA_KEYS["images"]) <= set(images.DATA_KEYS)
+    sst_keys = set(sst.SSTSettings.__dataclass_fields__) - {"where"}
+    assert set(EVAL_ONLY_DATA_KEYS["sst"]) <= sst_keys and sst.PREP_KEYS == PREP_DATA_KEYS["sst"]
+    for family in ("md", "sst", "images"):
+        assert not set(PREP_DATA_KEYS[family]) & set(EVAL_ONLY_DATA_KEYS[family])

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import PREP_DATA_KEYS
 from ..data.sst import (
     OISST_BASE_URL,
     SPLITS,
@@ -65,8 +66,7 @@ from .generator import Generator
 
 DATA_NAME = "sst.nc"
 #: Keys of ``spec["data"]`` that shape the prepared file (the rest shape training/evaluation).
-PREP_KEYS = ("box", "boxes", "lat_range", "min_ocean", "train_years", "val_years", "test_years",
-             "std_mode", "min_std", "raw_dir", "base_url", "retries", "timeout")
+PREP_KEYS = PREP_DATA_KEYS["sst"]
 REFERENCES = ("persistence", "climatology", "climatology_mean")
 RAW_UNITS = {"ostia": "K", "oisst": "degC"}
 
