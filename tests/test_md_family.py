@@ -350,3 +350,19 @@ def test_report_table_and_figure_from_fake_results(tmp_path):
         fig_md("fig_md", cfg, "md", tmp_path / "results", png)
     with pytest.raises(FileNotFoundError, match="snakemake fig_md"):
         fig_md("fig_md", cfg, "md", tmp_path / "nothing", png)
+
+
+def test_report_std_of_equal_values_is_zero():
+    """A deterministic reference row (persistence, same on every seed) must print ± 0, not the
+    ± 4e-15 of float rounding; NaN seeds are left out of the count."""
+    import numpy as np
+
+    from idff.report.md import _stat
+
+    v = 25.499999999999993
+    assert np.array([v] * 3).std(ddof=1) > 0  # the rounding this guards against
+    mean, std, n = _stat([v, v, v])
+    assert (std, n) == (0.0, 3) and mean == pytest.approx(v, rel=1e-15)
+    mean, std, n = _stat([1.0, 3.0, float("nan")])
+    assert (mean, n) == (2.0, 2) and std == pytest.approx(2 ** 0.5)
+    assert _stat([5.0])[2] == 1 and math.isnan(_stat([5.0])[1])

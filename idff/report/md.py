@@ -168,7 +168,11 @@ def _stat(values: list[float]) -> tuple[float, float, int]:
     v = np.array([x for x in values if math.isfinite(x)], dtype=np.float64)
     if v.size == 0:
         return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), int(v.size)
+    if v.size == 1:
+        return float(v[0]), float("nan"), 1
+    # equal values (a deterministic reference row) have std 0, not the 1e-15 of float rounding
+    std = 0.0 if np.ptp(v) == 0 else float(v.std(ddof=1))
+    return float(v.mean()), std, int(v.size)
 
 
 # --------------------------------------------------------------------------- table
