@@ -26,6 +26,8 @@ for _target, _path in config["paper_targets"].items():
             extra=_extra,
         log:
             f"logs/report/{_target}.log",
+        benchmark:
+            f"benchmarks/rules/report/{_target}.tsv"
         params:
             cfg=json.dumps(report_config(_target), separators=(",", ":")),
             target=_target,

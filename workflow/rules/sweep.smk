@@ -86,6 +86,8 @@ rule floor:
         "results/floor/{exp}/{dataset}/seed{seed}.json",
     log:
         "logs/floor/{exp}/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/rules/floor/{exp}/{dataset}/seed{seed}.tsv"
     params:
         spec=lambda wc: spec_json(
             eval_spec(
