@@ -107,6 +107,31 @@ def test_smoke_run_makes_every_table_and_figure(smoke_run):
 
 
 @pytest.mark.slow
+def test_html_report_gathers_every_target(smoke_run):
+    """`snakemake --report` (README) makes one self-contained page naming every paper target."""
+    snakemake(["--report", "report.html"], smoke_run)
+    html = (smoke_run / "report.html").read_text(errors="replace")
+    missing = [t for t in smoke_config()["paper_targets"] if t not in html]
+    assert not missing, f"targets not in the HTML report: {missing}"
+
+
+@pytest.mark.slow
+def test_evaluation_only_setting_reruns_no_training(smoke_run):
+    """A larger SST ensemble (data.n_members, evaluation only) re-scores the SST sweeps but
+    retrains nothing and prepares no data again."""
+    cfg = smoke_config()
+    cfg["experiments"]["sst"]["data"]["n_members"] = 7
+    (smoke_run / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    try:
+        jobs = planned_jobs(snakemake(["-n", "all", "--quiet", "rules"], smoke_run))
+        assert "train" not in jobs and "data" not in jobs, jobs
+        assert jobs.get("sweep", 0) > 0 and "table_sst" in jobs and "table_toy" not in jobs
+    finally:
+        (smoke_run / "config" / "config.yaml").write_text(
+            yaml.safe_dump(smoke_config(), sort_keys=False))
+
+
+@pytest.mark.slow
 def test_changing_one_method_reruns_only_its_jobs(smoke_run):
     cfg = smoke_config()
     cfg["experiments"]["toy"]["methods"]["icfm"]["sigma"] = 0.05
