@@ -154,6 +154,14 @@ def require(paths: list[Path], target: str) -> None:
                                 f"{target}` to produce the inputs of {target}")
 
 
+def job_files(results: str | Path, jobs: list[dict], target: str) -> list[Path]:
+    """The files of ``jobs`` (each job's ``path``) under ``results``; all must exist (else the
+    error names the first missing one and the target to run)."""
+    paths = [resolve(results, j["path"]) for j in jobs]
+    require(paths, target)
+    return paths
+
+
 def read_result(path: Path) -> dict:
     """A result file's JSON object; a clear error when it is not valid JSON or not an object."""
     try:
@@ -182,9 +190,7 @@ def sweep_results(cfg: dict, exp: str, results: str | Path, target: str,
     asks for (stale) is an error naming the file and the fix.
     """
     jobs = metric_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
-    for job, path in zip(jobs, paths, strict=True):
+    for job, path in zip(jobs, job_files(results, jobs, target), strict=True):
         obj = read_result(path)
         need_keys(obj, METRIC_KEYS, path)
         for key in ("dataset", "variant", "solver", "seed"):

@@ -21,11 +21,10 @@ from ..io import atomic_path, write_text_atomic
 from .collect import (
     exp_config,
     family_metrics,
+    job_files,
     load_floor,
     load_metrics,
     load_samples,
-    require,
-    resolve,
     sample_jobs,
     toy_orders_settings,
 )
@@ -239,8 +238,8 @@ def fig_toy_orders(target: str, cfg: dict, exp: str, results: str | Path,
                          f"{e['family']!r}")
     s = toy_orders_settings(cfg, exp)
     jobs = sample_jobs(cfg, exp)
-    paths = {(j["dataset"], j["variant"]): resolve(results, j["path"]) for j in jobs}
-    require(list(paths.values()), target)
+    paths = dict(zip([(j["dataset"], j["variant"]) for j in jobs], job_files(results, jobs, target),
+                     strict=True))
     datasets, variants = e["datasets"], s["variants"]
     ncol = len(variants) + 1
     fig = Figure(figsize=(2.1 * ncol, 2.25 * len(datasets) + 0.3), layout="constrained")

@@ -26,12 +26,11 @@ from .collect import (
     exp_config,
     expected_floor_files,
     floor_results,
+    job_files,
     metric_jobs,
-    require,
-    resolve,
     sweep_results,
 )
-from .tables import _md_table, _tex_escape, aggregate, fmt_sig, table_paths
+from .tables import _md_table, _tex_escape, aggregate, cost_cells, fmt_sig, table_paths
 
 METRICS = ("fid", "kid", "isc")
 HIGHER_IS_BETTER = {"isc"}
@@ -303,25 +302,9 @@ def describe(cfg: dict, exp: str, target: str, runs: pd.DataFrame, floors: pd.Da
     return lines
 
 
-def _count(x: float) -> str:
-    return str(int(x)) if math.isfinite(x) and float(x).is_integer() else fmt_sig(x)
-
-
 def cost_table(runs: pd.DataFrame) -> list[str]:
     """Measured forward passes per sample and the wall time of sampling all of a cell's images."""
-    cols = sorted(int(n) for n in runs["nfe_budget"].unique())
-    body = []
-    for (variant, solver), grp in runs.groupby(["variant", "solver"], sort=False):
-        cost = grp.groupby("nfe_budget")[["nfe", "vjp", "wall_s"]].mean()
-        cells = []
-        for c in cols:
-            if c not in cost.index:
-                cells.append("–")
-                continue
-            r = cost.loc[c]
-            vjp = f" + {_count(r['vjp'])} vjp" if r["vjp"] > 0 else ""
-            cells.append(f"{_count(r['nfe'])}{vjp}, {fmt_sig(r['wall_s'], 2)} s")
-        body.append([f"{variant} ({solver})"] + cells)
+    cols, body = cost_cells(runs)
     n = sorted({int(x) for x in runs["n_samples"].dropna()})
     return ([f"Cost: network forward passes per sample (measured) and the wall time of sampling "
              f"all {', '.join(map(str, n)) or '?'} images (mean over seeds; metrics excluded).",
@@ -640,8 +623,7 @@ def fig_samples(target: str, cfg: dict, exp: str, results: str | Path,
     jobs = sample_jobs(cfg)
     if not jobs:
         raise ValueError(f"{target} needs at least one experiment of family images")
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     rows = list(dict.fromkeys((j["experiment"], j["dataset"]) for j in jobs))
     ncol = max(sum(1 for j in jobs if (j["experiment"], j["dataset"]) == r) for r in rows)
     fig = Figure(figsize=(2.6 * ncol, 2.9 * len(rows)), layout="constrained")

@@ -28,8 +28,7 @@ from .collect import (
     expected_floor_files,
     expected_metric_files,
     floor_results,
-    require,
-    resolve,
+    job_files,
     sweep_results,
 )
 
@@ -435,8 +434,7 @@ def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Pat
     e = exp_config(cfg, exp)
     s = fig_settings(cfg, exp)
     jobs = rollout_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     loaded = [load_rollout(p) for p in paths]
     pool, frame_ps = loaded[0][2], loaded[0][3]
     truth_series = loaded[0][1][0]

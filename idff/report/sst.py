@@ -32,9 +32,8 @@ from .collect import (
     exp_config,
     expected_floor_files,
     floor_results,
+    job_files,
     metric_jobs,
-    require,
-    resolve,
     sweep_results,
 )
 
@@ -449,8 +448,7 @@ def fig_sst(target: str, cfg: dict, exp: str, results: str | Path,
     e = exp_config(cfg, exp)
     s = figure_settings(cfg, exp)
     jobs = forecast_jobs(cfg, exp)
-    fpaths = [resolve(results, j["path"]) for j in jobs]
-    require(fpaths, target)
+    fpaths = job_files(results, jobs, target)
     fc = [load_forecast(p) for p in fpaths]
     runs = load_runs(cfg, exp, results, target)
     refs = load_references(cfg, exp, results, target)

@@ -238,7 +238,10 @@ def _num(x: float) -> str:
     return str(int(round(x))) if math.isfinite(x) and abs(x - round(x)) < 1e-9 else fmt_sig(x)
 
 
-def _cost_table(runs: pd.DataFrame) -> list[str]:
+def cost_cells(runs: pd.DataFrame) -> tuple[list[int], list[list[str]]]:
+    """NFE budgets and, per (variant, solver), one cell per budget: measured forward passes
+    (+ autograd VJP passes) and sampling wall time, mean over seeds (shared by every family's
+    cost table)."""
     cols = sorted(int(n) for n in runs["nfe_budget"].unique())
     body = []
     for (variant, solver), grp in runs.groupby(["variant", "solver"], sort=False):
@@ -252,6 +255,11 @@ def _cost_table(runs: pd.DataFrame) -> list[str]:
             vjp = f" + {_num(r['vjp'])} vjp" if r["vjp"] > 0 else ""
             cells.append(f"{_num(r['nfe'])}{vjp}, {fmt_sig(r['wall_s'], 2)} s")
         body.append([f"{variant} ({solver})"] + cells)
+    return cols, body
+
+
+def _cost_table(runs: pd.DataFrame) -> list[str]:
+    cols, body = cost_cells(runs)
     return (["Cost per batch: measured NFE (+ autograd VJP passes), sampling wall time "
              "(mean over seeds).", ""]
             + _md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..collect import ReportInputError, exp_config, read_result, require, resolve
+from ..collect import ReportInputError, exp_config, job_files, read_result
 from ..tables import fmt_sig, metric_info
 from .settings import iteration_jobs, iterations_settings
 
@@ -114,8 +114,7 @@ def load_iterations(cfg: dict, exp: str, results: str | Path, target: str) -> pd
     s = iterations_settings(cfg, exp)
     metric = s["threshold_metric"]
     jobs = iteration_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     records = []
     for job, path in zip(jobs, paths, strict=True):
         obj = read_result(path)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..collect import ReportInputError, exp_config, load_samples, require, resolve
+from ..collect import ReportInputError, exp_config, job_files, load_samples
 from .settings import toy_sample_jobs
 from .trajectories import passes
 
@@ -40,8 +40,7 @@ def fig_samples_toy(target: str, cfg: dict, exp: str, results: str | Path,
 
     e = exp_config(cfg, exp)
     jobs = toy_sample_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     datasets = list(dict.fromkeys(j["dataset"] for j in jobs))
     ncol = 1 + max(sum(j["dataset"] == ds for j in jobs) for ds in datasets)
     fig = Figure(figsize=(2.3 * ncol + 0.3, 2.45 * len(datasets) + 0.2), layout="constrained")
@@ -112,8 +111,7 @@ def fig_samples_md(target: str, cfg: dict, exp: str, results: str | Path,
     e = exp_config(cfg, exp)
     s = fig_settings(cfg, exp)
     jobs = rollout_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     loaded = [load_rollout(p) for p in paths]
     pool = loaded[0][2]
     bins = int(s["bins"])
@@ -179,8 +177,7 @@ def fig_samples_sst(target: str, cfg: dict, exp: str, results: str | Path,
     e = exp_config(cfg, exp)
     s = figure_settings(cfg, exp)
     jobs = forecast_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     fc = [load_forecast(p) for p in paths]
     for f, p in zip(fc, paths, strict=True):
         if "members" not in f or f["members"].ndim != 4:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..collect import exp_config, load_samples, require, resolve
+from ..collect import exp_config, job_files, load_samples
 from .settings import trajectory_jobs, trajectory_settings
 
 #: Network forward passes of N steps (the last Heun / RK4 step skips t = 1, see solvers.py).
@@ -54,8 +54,7 @@ def fig_trajectories(target: str, cfg: dict, exp: str, results: str | Path,
     e = exp_config(cfg, exp)
     s = trajectory_settings(cfg, exp)
     jobs = trajectory_jobs(cfg, exp)
-    paths = [resolve(results, j["path"]) for j in jobs]
-    require(paths, target)
+    paths = job_files(results, jobs, target)
     loaded = {(j["dataset"], j["panel"]): (j, load_samples(p))
               for j, p in zip(jobs, paths, strict=True)}
     nrow, ncol = len(s["datasets"]), len(s["panels"])
