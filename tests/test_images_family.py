@@ -509,3 +509,17 @@ def test_benchmark_runs_tiny_on_cpu(tmp_path, capsys):
     run = res["training_run"]
     assert run["steps"] == 4 and len(run["curve"]) == 4 and math.isfinite(run["loss_last"])
     assert "wrote" in capsys.readouterr().out
+
+
+def test_image_figures_read_every_image_experiment(smoke_cfg):
+    """fig_samples and fig_nfe_images span all image experiments: the report rule must hand
+    them every image experiment's config slice, not only the one they are filed under (a
+    slice of cifar10 alone silently dropped CelebA from both figures)."""
+    from idff.report import TARGETS
+
+    images = [n for n, e in smoke_cfg["experiments"].items() if e["family"] == "images"]
+    assert len(images) == 2
+    for target in ("fig_samples", "fig_nfe_images"):
+        assert TARGETS[target].experiments(smoke_cfg) == images
+    assert TARGETS["table_celeba"].experiments(smoke_cfg) == ["celeba"]
+    assert TARGETS["table_toy"].experiments(smoke_cfg) == ["toy"]

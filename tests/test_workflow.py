@@ -103,6 +103,10 @@ def test_smoke_run_makes_every_table_and_figure(smoke_run):
         assert (smoke_run / path).stat().st_size > 0
     for suffix in (".md", ".csv", ".tex"):
         assert (smoke_run / "results/tables" / f"table_toy{suffix}").is_file()
+    # figures over several experiments show all of them (the rule passes each one's config)
+    for fig in ("fig_samples", "fig_nfe_images"):
+        data = (smoke_run / "results/figures" / f"{fig}.csv").read_text()
+        assert "offline_cifar" in data and "offline_faces" in data, fig
     assert nothing_to_do(snakemake(["-n", "all"], smoke_run))
 
 

@@ -46,6 +46,12 @@ class Target:
     build: Builder
     inputs: Callable[[dict, str], list[str]]
     caption: str
+    #: every experiment the target reads, when more than its own (e.g. one image figure over
+    #: all image experiments); the report rule passes exactly these config slices
+    reads: Callable[[dict], list[str]] | None = None
+
+    def experiments(self, cfg: dict) -> list[str]:
+        return self.reads(cfg) if self.reads is not None else [self.experiment]
 
 
 TARGETS: dict[str, Target] = {

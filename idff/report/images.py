@@ -685,9 +685,11 @@ TARGETS: dict[str, Target] = {
                            "over seeds, the held-out floor, and published numbers (quoted)."),
     "fig_samples": Target("cifar10", fig_samples, sample_inputs,
                           "Generated images per data set (rows) and variant (columns) at one "
-                          "NFE, EMA weights, sampler parameters as tuned on validation."),
+                          "NFE, EMA weights, sampler parameters as tuned on validation.",
+                          reads=image_experiments),
     "fig_nfe_images": Target("cifar10", fig_nfe_images, nfe_figure_inputs,
                              "FID vs NFE (network forward passes) per data set, one curve per "
                              "variant and solver (±1 std over seeds), dashed: held-out real "
-                             "floor; open black markers: published numbers (quoted)."),
+                             "floor; open black markers: published numbers (quoted).",
+                             reads=image_experiments),
 }

@@ -100,15 +100,15 @@ def data_of(wc):
 
 
 def report_config(target):
-    """The config slice a report reads: its experiment and that experiment's targets (a change
+    """The config slice a report reads: the experiments it reads and their targets (a change
     elsewhere in the config does not rerun it)."""
-    exp = TARGETS[target].experiment
+    exps = TARGETS[target].experiments(config)
     return {
         "device": config.get("device", "auto"),
-        "experiments": {exp: config["experiments"][exp]},
+        "experiments": {x: config["experiments"][x] for x in exps},
         "paper_targets": {
             t: p
             for t, p in config["paper_targets"].items()
-            if t in TARGETS and TARGETS[t].experiment == exp
+            if t in TARGETS and TARGETS[t].experiment in exps
         },
     }
