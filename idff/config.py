@@ -19,6 +19,7 @@ import yaml
 
 from .data.toy import TOY_DATASETS
 from .flows.fields import SAMPLER_PARAMS, STOCHASTIC
+from .flows.methods import METHODS, method_class
 from .flows.solvers import budget_is_valid
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "config.schema.yaml"
@@ -166,10 +167,38 @@ def _check_names(cfg: dict) -> None:
             raise bad(f"paper_targets.{target}", path, TARGET_PATH)
 
 
+def check_methods(exp: dict, key: str) -> None:
+    """Each method entry names its class (``class:``) or is named after one (older configs)."""
+    for mname, entry in exp["methods"].items():
+        if not SAFE_NAME.fullmatch(mname):
+            raise ConfigError(f"config key {key}.methods: {mname!r} must match {SAFE_NAME.pattern} "
+                              f"in full (it becomes part of file paths and job commands)")
+        cls = method_class(mname, entry)
+        if cls not in METHODS:
+            raise ConfigError(
+                f"config key {key}.methods.{mname}: {mname!r} is not a method class, so the entry "
+                f"needs `class: <{'|'.join(METHODS)}>` (e.g. {mname}: {{class: idff, coupling: "
+                f"exact_ot}})")
+        allowed = METHOD_KEYS[cls]
+        bad = sorted(set(entry or {}) - set(allowed) - {"class"})
+        if bad:
+            raise ConfigError(f"config key {key}.methods.{mname}: method class {cls!r} has no "
+                              f"setting {bad[0]!r}; valid: {', '.join(allowed)}")
+
+
+#: The settings each method class takes (besides ``class``).
+METHOD_KEYS: dict[str, tuple[str, ...]] = {
+    "idff": ("sigma", "w_flow", "coupling", "score_target", "flow_weight"),
+    "icfm": ("sigma",), "otcfm": ("sigma",), "sbcfm": ("sigma",),
+    "node": ("solver", "steps", "rtol", "atol"),
+}
+
+
 def check_semantics(cfg: dict) -> None:
     _check_names(cfg)
     for name, exp in cfg["experiments"].items():
         key = f"experiments.{name}"
+        check_methods(exp, key)
         valid = FAMILY_DATASETS.get(exp["family"])
         if valid is not None:
             for i, ds in enumerate(exp["datasets"]):
@@ -182,10 +211,11 @@ def check_semantics(cfg: dict) -> None:
                 raise ConfigError(f"config key {vkey}.method: method {var['method']!r} is not "
                                   f"trained (not under {key}.methods)")
             native = var["sampler"] == "native"
-            if native == (var["method"] == "idff"):  # node, icfm, otcfm, sbcfm: native only
+            cls = method_class(var["method"], exp["methods"][var["method"]])
+            if native == (cls == "idff"):  # node, icfm, otcfm, sbcfm: native only
                 raise ConfigError(f"config key {vkey}.sampler: {var['sampler']!r} does not fit method "
-                                  f"{var['method']!r} (IDFF samplers need method idff; baselines "
-                                  f"use sampler native)")
+                                  f"{var['method']!r} of class {cls!r} (IDFF samplers need a method "
+                                  f"of class idff; baselines use sampler native)")
             allowed = SAMPLER_PARAMS[var["sampler"]]
             for pkey in list(var.get("params", {})) + list(var.get("tune", {})):
                 if pkey not in allowed:
@@ -196,9 +226,15 @@ def check_semantics(cfg: dict) -> None:
                 if stochastic and solver != "euler_maruyama":
                     raise ConfigError(f"config key {vkey}.solvers: stochastic sampler "
                                       f"{var['sampler']!r} needs solver euler_maruyama, not {solver!r}")
-                if not any(budget_is_valid(solver, n) for n in exp["sweep"]["nfe"]):
+                if not sweep_nfes(exp, solver):
                     raise ConfigError(f"config key {key}.sweep.nfe: no budget in "
                                       f"{exp['sweep']['nfe']} is reachable by solver {solver!r}")
+        for solver, nfes in exp["sweep"].get("nfe_by_solver", {}).items():
+            bad = [n for n in nfes if not budget_is_valid(solver, n)]
+            if bad:
+                raise ConfigError(f"config key {key}.sweep.nfe_by_solver.{solver}: budget "
+                                  f"{bad[0]} is not reachable by solver {solver!r} "
+                                  f"(see `idff.flows.solvers.steps_for_budget`)")
         if exp["family"] == "toy":
             if exp["model"]["arch"] != "mlp":
                 raise ConfigError(f"config key {key}.model.arch: toy data needs arch mlp")
@@ -208,22 +244,32 @@ def check_semantics(cfg: dict) -> None:
             raise ConfigError(f"config key paper_targets.{target}: outputs live under results/")
 
 
-TOY_DATA_KEYS = ("n_train",)
+TOY_DATA_KEYS = ("n_train", "fresh")
 
 
-def check_toy_data(data: dict, key: str) -> int:
-    """The toy family's ``data`` settings: ``n_train`` (points drawn for training), nothing else.
+def check_toy_data(data: dict, key: str) -> int | None:
+    """The toy family's ``data`` settings: ``n_train`` (points drawn once for training) or
+    ``fresh: true`` (new points every batch, as the authors trained), nothing else.
 
-    Returns ``n_train``; raises ConfigError naming the key (a typo would otherwise be silent).
+    Returns ``n_train`` (None for fresh draws); raises ConfigError naming the key (a typo would
+    otherwise be silent).
     """
     unknown = sorted(set(data) - set(TOY_DATA_KEYS))
     if unknown:
         raise ConfigError(f"config key {key}: unknown toy data setting(s) {unknown}; valid: "
                           f"{', '.join(TOY_DATA_KEYS)}")
+    fresh = data.get("fresh", False)
+    if not isinstance(fresh, bool):
+        raise ConfigError(f"config key {key}.fresh: must be true or false, got {fresh!r}")
+    if fresh:
+        if "n_train" in data:
+            raise ConfigError(f"config key {key}: n_train and fresh: true exclude each other "
+                              f"(fresh draws new points every batch); remove one")
+        return None
     n = data.get("n_train")
     if not _strict_integer(None, n) or n < 1:
         raise ConfigError(f"config key {key}.n_train: the number of training points must be an "
-                          f"integer >= 1, got {n!r}")
+                          f"integer >= 1 (or set fresh: true), got {n!r}")
     return n
 
 
@@ -233,8 +279,10 @@ def variant_solvers(exp: dict, variant: str) -> list[str]:
 
 
 def sweep_nfes(exp: dict, solver: str) -> list[int]:
-    """The NFE budgets of the sweep that ``solver`` can meet exactly or within one pass."""
-    return [n for n in exp["sweep"]["nfe"] if budget_is_valid(solver, n)]
+    """The NFE budgets of the sweep for ``solver``: ``sweep.nfe_by_solver.<solver>`` when given,
+    else those of ``sweep.nfe`` that ``solver`` can meet exactly or within one pass."""
+    nfes = exp["sweep"].get("nfe_by_solver", {}).get(solver, exp["sweep"]["nfe"])
+    return [n for n in nfes if budget_is_valid(solver, n)]
 
 
 def experiment(cfg: dict, name: str) -> dict:

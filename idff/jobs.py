@@ -16,7 +16,7 @@ import torch
 
 from .families import Generator, get_family
 from .fastpaths import architecture, compile_model, generator_class
-from .flows.methods import build_method
+from .flows.methods import build_method, method_class
 from .flows.nfe import CountingNet
 from .io import atomic_path, write_json_atomic
 from .models import build_model
@@ -26,8 +26,10 @@ from .tune import grid_search
 
 
 def _method_params(spec: dict) -> tuple[str, dict]:
+    """The method's class and constructor parameters (the entry's name and ``class`` removed)."""
     m = dict(spec["method"])
-    return m.pop("name"), m
+    name = m.pop("name")
+    return method_class(name, m), {k: v for k, v in m.items() if k != "class"}
 
 
 def model_meta(spec: dict, data_shape: tuple[int, ...], n_cond: int) -> dict:
@@ -82,7 +84,7 @@ def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, 
     cls = generator_class(spec.get("sweep", {}))  # sweep.fused (off by default)
     return cls(net=net, sampler=var["sampler"], solver=spec["solver"], nfe=nfe, sigma=sigma,
                params={**var.get("params", {}), **params},
-               t_eps=spec["sweep"].get("t_eps", 1e-3), device=device)
+               t_eps=var.get("t_eps", spec["sweep"].get("t_eps", 1e-3)), device=device)
 
 
 def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
@@ -148,7 +150,8 @@ def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path |
         params = chosen.get(str(nfe), {}).get("best", {})
         gen = make_generator(spec, net, sigma, nfe, params, device)
         metrics = family.evaluate(spec, gen, "test")
-        rows.append({"nfe_budget": nfe, "nfe": gen.nfe_per_call, "vjp": gen.vjp_per_call,
+        rows.append({"nfe_budget": nfe, "nfe": gen.nfe_per_call, "steps": gen.steps_per_call,
+                     "vjp": gen.vjp_per_call,
                      "calls": gen.calls, "wall_s": gen.wall_s, "params": params, **metrics})
     result = {"job": "sweep", "split": "test", "experiment": spec["experiment"],
               "dataset": spec["dataset"], "variant": spec["variant"]["name"],

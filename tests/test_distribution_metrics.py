@@ -107,5 +107,5 @@ def test_bad_inputs_are_rejected(fn):
 def test_distribution_metrics_keys_and_image_shaped_input():
     x = _gauss(50, 8, d=12).reshape(50, 3, 2, 2)
     out = distribution_metrics(x, x + 1.0)
-    assert set(out) == {"w2", "mmd", "mmd_multi"}
+    assert set(out) == {"w2", "mmd", "mmd_biased", "mmd_multi"}
     assert out["w2"] == pytest.approx(math.sqrt(12), abs=1e-6)  # flattened: |c| = sqrt(12)

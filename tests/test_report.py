@@ -56,13 +56,13 @@ def make_cfg() -> dict:
 
 
 def metric_value(metric: str, variant: str, solver: str, nfe: int, seed: int) -> float:
-    scale = {"w2": 1.0, "mmd": 1e-3, "mmd_multi": 2e-3}[metric]
+    scale = {"w2": 1.0, "mmd": 1e-3, "mmd_biased": 1.5e-3, "mmd_multi": 2e-3}[metric]
     bump = 0.3 if solver == "heun" else 0.0
     return scale * (BASE[variant] / nfe + bump + 0.1 * seed + 0.01 * nfe * seed)
 
 
 def floor_value(metric: str, dataset: str, seed: int) -> float:
-    return {"w2": 0.05, "mmd": 1e-5, "mmd_multi": 2e-5}[metric] * (1 + seed) * (
+    return {"w2": 0.05, "mmd": 1e-5, "mmd_biased": 1.5e-5, "mmd_multi": 2e-5}[metric] * (1 + seed) * (
         1 + DATASETS.index(dataset))
 
 
@@ -81,7 +81,7 @@ def write_tree(cfg: dict, root: Path) -> None:
         rows = [{"nfe_budget": n, "nfe": measured_nfe(solver, n), "vjp": order * n, "steps": n,
                  "wall_s": 0.01 * n, "params": {"gamma1": 0.2} if variant == "idff2" else {},
                  **{m: metric_value(m, variant, solver, n, seed)
-                    for m in ("w2", "mmd", "mmd_multi")}} for n in nfes]
+                    for m in ("w2", "mmd", "mmd_biased", "mmd_multi")}} for n in nfes]
         obj = {"job": "sweep", "split": "test", "experiment": "toy", "dataset": ds,
                "variant": variant, "method": var["method"], "sampler": var["sampler"],
                "solver": solver, "seed": seed, "rows": rows, "provenance": {}}
@@ -91,7 +91,7 @@ def write_tree(cfg: dict, root: Path) -> None:
         seed = int(seed_file[4:-5])
         _write(root / rel[len("results/"):],
                {"job": "floor", "experiment": "toy", "dataset": ds, "seed": seed,
-                **{m: floor_value(m, ds, seed) for m in ("w2", "mmd", "mmd_multi")},
+                **{m: floor_value(m, ds, seed) for m in ("w2", "mmd", "mmd_biased", "mmd_multi")},
                 "provenance": {}})
 
 
@@ -173,8 +173,8 @@ def test_table_numbers_markdown_and_latex(tree: tuple[dict, Path], tmp_path: Pat
     floor = csv[(csv.variant == "floor") & (csv.dataset == "moons") & (csv.metric == "mmd")]
     assert floor["mean"].iloc[0] == pytest.approx(statistics.mean([2e-5, 4e-5]))
     assert floor["std"].iloc[0] == pytest.approx(statistics.stdev([2e-5, 4e-5]))
-    # rows: 2 data sets x 3 metrics x (4 euler curves + heun) x 3 NFE, plus 2 x 3 floor rows
-    assert len(csv) == 2 * 3 * 5 * 3 + 2 * 3
+    # rows: 2 data sets x 4 metrics x (4 euler curves + heun) x 3 NFE, plus 2 x 4 floor rows
+    assert len(csv) == 2 * 4 * 5 * 3 + 2 * 4
 
     md = out.read_text()
     assert "| target floor |" in md
@@ -184,12 +184,12 @@ def test_table_numbers_markdown_and_latex(tree: tuple[dict, Path], tmp_path: Pat
     assert best_row.split("|")[2].strip() == f"**0.555 ± {fmt_sig(statistics.stdev([0.5, 0.61]))}**"
     assert "**" not in next(line for line in w2_block.splitlines()
                             if line.startswith("| target floor"))
-    assert md.count("**") == 2 * (2 * 3 * 3)  # one bold cell per column of every pivot
+    assert md.count("**") == 2 * (2 * 4 * 3)  # one bold cell per column of every pivot
     assert "×10⁻³" in md and "seeds" in md.lower() and "vjp" in md
     assert "4 + 8 vjp" in md  # the cost table lists autograd passes beside forward passes
 
     tex = out.with_suffix(".tex").read_text()
-    assert tex.count(r"\begin{tabular}") == 2 * 3 == tex.count(r"\end{tabular}")
+    assert tex.count(r"\begin{tabular}") == 2 * 4 == tex.count(r"\end{tabular}")
     assert r"\toprule" in tex and r"\textbf{" in tex and r"$\pm$" in tex
     assert "idff1 (heun)" in tex and "Target floor" in tex
 

@@ -133,7 +133,7 @@ def test_budget_to_steps():
 
 
 def test_unknown_solver_and_misuse_are_rejected():
-    with pytest.raises(ValueError, match="valid: euler, midpoint, heun, rk4, euler_maruyama"):
+    with pytest.raises(ValueError, match="valid: euler, midpoint, heun, rk4, ssprk3, euler_maruyama"):
         steps_for_budget("rk45", 4)
     with pytest.raises(ValueError, match="integrate_adaptive"):
         integrate(_linear, torch.ones(1, 1), "dopri5", 4)

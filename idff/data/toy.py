@@ -4,7 +4,9 @@ Definitions (all in the plane, drawn with a torch.Generator so draws are reprodu
 
 - ``8gaussians``: mixture of 8 equal-weight Gaussians, centres on a circle of radius 5 at angles
   k * 45 degrees, isotropic variance 0.1 (std 0.316). torchcfm's ``sample_8gaussians`` says
-  var=0.1 but passes sqrt(0.1) as the covariance (std 0.562): our modes are tighter.
+  var=0.1 but passes sqrt(0.1) as the covariance (std 0.1^(1/4) = 0.562): our modes are tighter.
+- ``8gaussians_torchcfm``: the law the authors trained on, torchcfm's ``sample_8gaussians``
+  (same centres, per-coordinate std 0.1^(1/4) = 0.562).
 - ``moons``: two interleaving half circles (radius 1, centres (0, 0) and (1, 0.5)), a uniform
   random position along each arc, Gaussian jitter of std 0.2, then scaled by 3 and shifted by -1
   (scikit-learn's ``make_moons(noise=0.2)`` * 3 - 1, as in torchcfm).
@@ -23,7 +25,8 @@ import math
 import torch
 from torch import Tensor
 
-TOY_DATASETS = ("8gaussians", "moons", "checkerboard", "pinwheel", "spirals")
+TOY_DATASETS = ("8gaussians", "moons", "checkerboard", "pinwheel", "spirals",
+                "8gaussians_torchcfm")
 SPLITS = ("train", "val", "test", "reference")
 _SPLIT_OFFSET = {"train": 0, "val": 1, "test": 2, "reference": 3}
 
@@ -36,10 +39,15 @@ def _n(n: int, g: torch.Generator) -> Tensor:
     return torch.randn(n, generator=g, dtype=torch.float64)
 
 
-def _eight_gaussians(n: int, g: torch.Generator) -> Tensor:
+def _eight_gaussians(n: int, g: torch.Generator, std: float = math.sqrt(0.1)) -> Tensor:
     k = torch.randint(0, 8, (n,), generator=g).double()
     centres = 5.0 * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], dim=1)
-    return centres + math.sqrt(0.1) * torch.stack([_n(n, g), _n(n, g)], dim=1)
+    return centres + std * torch.stack([_n(n, g), _n(n, g)], dim=1)
+
+
+def _eight_gaussians_torchcfm(n: int, g: torch.Generator) -> Tensor:
+    # torchcfm: MultivariateNormal(0, sqrt(var) * I) with var = 0.1, i.e. variance sqrt(0.1)
+    return _eight_gaussians(n, g, std=0.1**0.25)
 
 
 def _moons(n: int, g: torch.Generator) -> Tensor:
@@ -76,7 +84,8 @@ def _spirals(n: int, g: torch.Generator) -> Tensor:
     return torch.stack([x, y], dim=1) / 3 * 2
 
 
-_SAMPLERS = {"8gaussians": _eight_gaussians, "moons": _moons, "checkerboard": _checkerboard,
+_SAMPLERS = {"8gaussians": _eight_gaussians, "8gaussians_torchcfm": _eight_gaussians_torchcfm,
+             "moons": _moons, "checkerboard": _checkerboard,
              "pinwheel": _pinwheel, "spirals": _spirals}
 
 
@@ -117,3 +126,18 @@ class ToyPairs:
     def sample_batch(self, batch_size: int, generator: torch.Generator):
         idx = torch.randint(0, self.data.shape[0], (batch_size,), generator=generator)
         return None, self.data[idx], None
+
+
+class FreshToyPairs:
+    """Fresh target points every batch (the authors' toy training), drawn from the trainer's
+    checkpointed data generator, so a resumed run sees the same points as an uninterrupted one."""
+
+    n_cond = 0
+
+    def __init__(self, name: str) -> None:
+        sample_toy(name, 2, torch.Generator().manual_seed(0))  # fail early on an unknown name
+        self.name = name
+        self.data_shape = (2,)
+
+    def sample_batch(self, batch_size: int, generator: torch.Generator):
+        return None, sample_toy(self.name, batch_size, generator), None

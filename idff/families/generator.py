@@ -24,6 +24,7 @@ class Generator:
     calls: int = 0
     nfe_per_call: int = 0
     vjp_per_call: int = 0
+    steps_per_call: int | None = None
     wall_s: float = 0.0
 
     @staticmethod
@@ -43,5 +44,6 @@ class Generator:
         stats = res[-1]
         self.calls += 1
         self.nfe_per_call, self.vjp_per_call = stats.nfe, stats.vjp
+        self.steps_per_call = stats.steps
         self.wall_s += stats.wall_s
         return res[:-1] if return_trajectory else res[0]

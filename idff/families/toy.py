@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..config import check_toy_data
-from ..data.toy import ToyPairs, toy_split
+from ..data.toy import FreshToyPairs, ToyPairs, toy_split
 from ..metrics.distribution import distribution_metrics
 from .generator import Generator
 
@@ -20,8 +20,10 @@ class ToyFamily:
     def prepare(self, spec: dict, out: str) -> None:
         raise ValueError("toy data is generated on the fly; there is nothing to prepare")
 
-    def train_source(self, spec: dict) -> ToyPairs:
+    def train_source(self, spec: dict) -> ToyPairs | FreshToyPairs:
         n_train = check_toy_data(spec["data"], f"experiments.{spec.get('experiment', '?')}.data")
+        if n_train is None:
+            return FreshToyPairs(spec["dataset"])
         return ToyPairs(toy_split(spec["dataset"], "train", n_train, spec["seed"]))
 
     def eval_batch(self, spec: dict, split: str, n: int, seed: int) -> tuple[Tensor, Tensor, None]:
@@ -42,7 +44,9 @@ class ToyFamily:
 
     def evaluate(self, spec: dict, gen: Generator, split: str) -> dict[str, float]:
         x0, target, cond = self.eval_batch(spec, split, self.n_eval(spec, split), spec["seed"])
-        return distribution_metrics(gen(x0, cond, seed=spec["seed"]).cpu(), target)
+        # tuning (validation) needs only its metric; the test split gets every one
+        only = [spec.get("tune", {}).get("metric", self.default_metric)] if split == "val" else None
+        return distribution_metrics(gen(x0, cond, seed=spec["seed"]).cpu(), target, only=only)
 
     def floor(self, spec: dict) -> dict[str, float]:
         n = self.n_eval(spec, "test")

@@ -14,8 +14,33 @@ from torch import Tensor, nn
 from .couplings import COUPLINGS, couple
 from .paths import BrownianBridgePath, ConstantSigmaPath, ProbabilityPath, expand_like
 
-METHODS = ("idff", "icfm", "otcfm", "sbcfm", "node")
+METHODS = ("idff", "icfm", "otcfm", "sbcfm", "node")  # method classes
 SCORE_TARGETS = ("eps", "x0")
+#: Time weightings of IDFF's x1 loss. ``uniform``: the v1 code. ``inv_sq``: the authors' later
+#: (2025) code, w(t) = 1 / (1 + FLOW_WEIGHT_EPS - t)^2, here divided by its mean over t ~ U[0, 1]
+#: so the loss keeps its scale (the trainer clips gradients at a fixed norm).
+FLOW_WEIGHTS = ("uniform", "inv_sq")
+FLOW_WEIGHT_EPS = 0.01
+
+
+def method_class(name: str, entry: dict | None) -> str:
+    """The class of the config method entry ``name``: its ``class`` key, else the name itself.
+
+    ``idff_ot: {class: idff, coupling: exact_ot}`` names an IDFF method; an entry without
+    ``class`` (the older style, ``idff: {...}``) must be named after its class.
+    """
+    return str((entry or {}).get("class", name))
+
+
+def flow_weight(t: Tensor, kind: str) -> Tensor:
+    """Per-sample weight of the x1 loss at time ``t`` (mean 1 over t ~ U[0, 1])."""
+    if kind == "uniform":
+        return torch.ones_like(t)
+    if kind == "inv_sq":
+        e = FLOW_WEIGHT_EPS
+        mean = 1.0 / e - 1.0 / (1.0 + e)  # integral of (1 + e - t)^-2 over [0, 1]
+        return (1.0 + e - t) ** -2 / mean
+    raise ValueError(f"unknown flow_weight {kind!r}; valid: {', '.join(FLOW_WEIGHTS)}")
 
 
 def split_heads(out: Tensor, n_heads: int) -> tuple[Tensor, ...]:
@@ -68,23 +93,27 @@ class Method:
 class IDFF(Method):
     """IDFF's two-head objective (METHOD.md section 2).
 
-    L = w_flow * |x1_hat - x1|^2 + |lambda_t s_hat + target|^2, lambda_t = 2 sigma_t / sigma^2,
-    target = eps (default) or x0 (the v1 CIFAR/CelebA-64 scripts).
+    L = w_flow * w(t) |x1_hat - x1|^2 + |lambda_t s_hat + target|^2, lambda_t = 2 sigma_t / sigma^2,
+    target = eps (default) or x0 (the v1 CIFAR/CelebA-64 scripts); w(t) = 1 (``flow_weight:
+    uniform``, v1) or the authors' later 1/(1.01 - t)^2 normalised to mean 1 (``inv_sq``).
     """
 
     name = "idff"
     n_heads = 2
 
     def __init__(self, sigma: float = 0.2, w_flow: float = 2.0, coupling: str = "independent",
-                 score_target: str = "eps") -> None:
+                 score_target: str = "eps", flow_weight: str = "uniform") -> None:
         if sigma <= 0:
             raise ValueError(f"idff needs sigma > 0 (lambda_t divides by sigma^2), got {sigma}")
         if coupling not in COUPLINGS:
             raise ValueError(f"unknown coupling {coupling!r}; valid: {', '.join(COUPLINGS)}")
         if score_target not in SCORE_TARGETS:
             raise ValueError(f"unknown score_target {score_target!r}; valid: {', '.join(SCORE_TARGETS)}")
+        if flow_weight not in FLOW_WEIGHTS:
+            raise ValueError(f"unknown flow_weight {flow_weight!r}; valid: {', '.join(FLOW_WEIGHTS)}")
         self.path = BrownianBridgePath(sigma)
         self.sigma, self.w_flow, self.coupling, self.score_target = sigma, w_flow, coupling, score_target
+        self.flow_weight = flow_weight
 
     def lambda_t(self, t: Tensor) -> Tensor:
         return 2 * self.path.sigma_t(t) / self.sigma**2
@@ -92,7 +121,10 @@ class IDFF(Method):
     def regress(self, out, x0, x1, t, xt, eps) -> LossOutput:
         x1_hat, s_hat = split_heads(out, 2)
         target = eps if self.score_target == "eps" else x0
-        flow = ((x1_hat - x1) ** 2).mean()
+        sq = (x1_hat - x1) ** 2
+        if self.flow_weight != "uniform":
+            sq = expand_like(flow_weight(t, self.flow_weight), sq) * sq
+        flow = sq.mean()
         score = ((expand_like(self.lambda_t(t), s_hat) * s_hat + target) ** 2).mean()
         return LossOutput(self.w_flow * flow + score, {"flow": flow.item(), "score": score.item()})
 
@@ -147,7 +179,9 @@ def register_method(cls: type[Method]) -> type[Method]:
 
 
 def build_method(name: str, **params) -> Method:
-    """Make a method from its config name and parameters; unknown names list the valid ones."""
+    """Make a method from its class name and parameters; unknown names list the valid ones.
+
+    A config entry's own name may differ from its class (``method_class``)."""
     if name not in METHOD_CLASSES and name == "node":
         from . import node  # noqa: F401  registers the neural-ODE baseline
     if name not in METHOD_CLASSES:

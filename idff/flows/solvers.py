@@ -12,7 +12,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-FIXED_SOLVERS = ("euler", "midpoint", "heun", "rk4", "euler_maruyama")
+FIXED_SOLVERS = ("euler", "midpoint", "heun", "rk4", "ssprk3", "euler_maruyama")
+#: Forward passes per step of each fixed-step solver (heun and rk4 save one on their last step).
+STAGES = {"euler": 1, "euler_maruyama": 1, "midpoint": 2, "heun": 2, "rk4": 4, "ssprk3": 3}
 ADAPTIVE_SOLVERS = ("dopri5",)
 SOLVERS = FIXED_SOLVERS + ADAPTIVE_SOLVERS
 
@@ -27,7 +29,10 @@ def steps_for_budget(solver: str, nfe: int) -> int:
     heun: (nfe + 1) // 2 steps whose last one is a plain Euler step (as in EDM): N steps cost
     2N - 1 passes and an even budget spends nfe - 1. rk4: (nfe + 1) // 4 steps whose last one is
     Ralston's third-order method (stages at 0, 1/2, 3/4 of the step): N steps cost 4N - 1, so
-    budgets 4N - 1 and 4N are valid (the latter spends one pass less).
+    budgets 4N - 1 and 4N are valid (the latter spends one pass less). ssprk3: nfe / 3 steps of
+    the 3-stage strong-stability-preserving Runge-Kutta method (nodes 0, 1, 1/2; the drift part of
+    the SRK scheme the authors integrated with), whose last step is Ralston's third-order method
+    (nodes 0, 1/2, 3/4) so that no stage lands on t = 1; N steps cost exactly 3N passes.
     """
     if solver not in FIXED_SOLVERS:
         raise ValueError(f"unknown fixed-step solver {solver!r}; valid: {', '.join(FIXED_SOLVERS)}")
@@ -42,6 +47,11 @@ def steps_for_budget(solver: str, nfe: int) -> int:
             raise ValueError(f"rk4 spends 4N - 1 forward passes on N steps; budget {nfe} is not "
                              f"of the form 4N - 1 or 4N")
         return (nfe + 1) // 4
+    if solver == "ssprk3":
+        if nfe % 3:
+            raise ValueError(f"ssprk3 takes 3 forward passes per step; budget {nfe} is not a "
+                             f"multiple of 3")
+        return nfe // 3
     if solver == "heun":
         return (nfe + 1) // 2
     return nfe
@@ -90,21 +100,32 @@ def integrate(drift: Drift, x: Tensor, solver: str, nfe: int, *, t0: float = 0.0
                 x = x + h * k1
             else:
                 x = x + 0.5 * h * (k1 + drift(x + h * k1, t + h))
+        elif last and solver in ("rk4", "ssprk3"):
+            x = _ralston3(drift, x, t, h)  # 3rd order, no stage at the step's end (t = 1)
+        elif solver == "ssprk3":
+            k1 = drift(x, t)
+            k2 = drift(x + h * k1, t + h)
+            k3 = drift(x + 0.25 * h * (k1 + k2), t + 0.5 * h)
+            x = x + h * (k1 + k2 + 4 * k3) / 6
         elif solver == "rk4":
             k1 = drift(x, t)
             k2 = drift(x + 0.5 * h * k1, t + 0.5 * h)
-            if last:  # Ralston's 3rd order: no stage at the step's end (t = 1)
-                k3 = drift(x + 0.75 * h * k2, t + 0.75 * h)
-                x = x + h * (2 * k1 + 3 * k2 + 4 * k3) / 9
-            else:
-                k3 = drift(x + 0.5 * h * k2, t + 0.5 * h)
-                k4 = drift(x + h * k3, t + h)
-                x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            k3 = drift(x + 0.5 * h * k2, t + 0.5 * h)
+            k4 = drift(x + h * k3, t + h)
+            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         if traj is not None:
             traj.append(x)
     if traj is not None:
         return x, torch.stack(traj)
     return x
+
+
+def _ralston3(drift: Drift, x: Tensor, t: float, h: float) -> Tensor:
+    """One step of Ralston's third-order method: stages at t, t + h/2, t + 3h/4."""
+    k1 = drift(x, t)
+    k2 = drift(x + 0.5 * h * k1, t + 0.5 * h)
+    k3 = drift(x + 0.75 * h * k2, t + 0.75 * h)
+    return x + h * (2 * k1 + 3 * k2 + 4 * k3) / 9
 
 
 def integrate_adaptive(drift: Drift, x: Tensor, *, t0: float = 0.0, t1: float = 1.0,

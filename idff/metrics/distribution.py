@@ -1,4 +1,4 @@
-"""Distances between two sample sets: exact W2 (POT) and RBF-kernel MMD."""
+"""Distances between two sample sets: exact W2 (POT) and RBF-kernel MMD (unbiased and biased)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,14 @@ def wasserstein2(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
     return float(np.sqrt(max(w2sq, 0.0)))
 
 
-def _mmd2_from_sq(daa: Tensor, dbb: Tensor, dab: Tensor, bandwidths: Sequence[float]) -> float:
+def _mmd2_from_sq(daa: Tensor, dbb: Tensor, dab: Tensor, bandwidths: Sequence[float],
+                  biased: bool = False) -> float:
     def k(d: Tensor) -> Tensor:
         return sum(torch.exp(-d / (2 * h**2)) for h in bandwidths) / len(bandwidths)
 
     n, m = daa.shape[0], dbb.shape[0]
+    if biased:  # V-statistic: the diagonal (k = 1) included
+        return float(k(daa).mean() + k(dbb).mean() - 2 * k(dab).mean())
     kaa = (k(daa).sum() - n) / (n * (n - 1))  # the diagonal of k is exactly 1
     kbb = (k(dbb).sum() - m) / (m * (m - 1))
     return float(kaa + kbb - 2 * k(dab).mean())
@@ -50,6 +53,14 @@ def mmd2_rbf(x: Tensor | np.ndarray, y: Tensor | np.ndarray,
     two sets come from the same distribution.
     """
     return _mmd2_from_sq(*_sq_dists(_flat(x), _flat(y)), bandwidths)
+
+
+def mmd2_rbf_biased(x: Tensor | np.ndarray, y: Tensor | np.ndarray,
+                    bandwidths: Sequence[float] = (1.0,)) -> float:
+    """Biased MMD^2 (the V-statistic, kernel diagonals included), as the authors' toy code
+    computed it: always >= 0, and above the unbiased value by about (2 - mean off-diagonal
+    kernel terms) / n for n samples per set, so it has a positive floor even for equal laws."""
+    return _mmd2_from_sq(*_sq_dists(_flat(x), _flat(y)), bandwidths, biased=True)
 
 
 def median_bandwidth(z: Tensor | np.ndarray) -> float:
@@ -72,10 +83,23 @@ def mmd2_multiscale(x: Tensor | np.ndarray, y: Tensor | np.ndarray,
     return mmd2_rbf(x, y, bandwidths=[s * h for s in scales])
 
 
-def distribution_metrics(samples: Tensor, target: Tensor) -> dict[str, float]:
-    """Every distribution metric the toy tables report (pairwise distances computed once)."""
+def distribution_metrics(samples: Tensor, target: Tensor,
+                         only: Sequence[str] | None = None) -> dict[str, float]:
+    """Every distribution metric the toy tables report (pairwise distances computed once).
+
+    ``only`` restricts the output to those metrics (tuning needs one; W2 is the dear one)."""
     a, b = _flat(samples), _flat(target)
-    sq = _sq_dists(a, b)
-    h = median_bandwidth(b)
-    return {"w2": wasserstein2(a, b), "mmd": _mmd2_from_sq(*sq, (1.0,)),
-            "mmd_multi": _mmd2_from_sq(*sq, [s * h for s in MULTI_SCALES])}
+    want = set(only) if only is not None else {"w2", "mmd", "mmd_biased", "mmd_multi"}
+    out: dict[str, float] = {}
+    if "w2" in want:
+        out["w2"] = wasserstein2(a, b)
+    if want - {"w2"}:
+        sq = _sq_dists(a, b)
+        if "mmd" in want:
+            out["mmd"] = _mmd2_from_sq(*sq, (1.0,))
+        if "mmd_biased" in want:
+            out["mmd_biased"] = _mmd2_from_sq(*sq, (1.0,), biased=True)
+        if "mmd_multi" in want:
+            h = median_bandwidth(b)
+            out["mmd_multi"] = _mmd2_from_sq(*sq, [s * h for s in MULTI_SCALES])
+    return out

@@ -65,12 +65,15 @@ TARGETS: dict[str, Target] = {
                              lambda cfg, exp: expected_sample_files(cfg, exp),
                              "OT-CFM and IDFF orders 1-3 at NFE 2 (paper Fig. 2): final samples, "
                              "KDE contours of the truth, a dozen trajectories, MMD² per panel."),
+    "table_toy_ablation": Target("toy_ablation", _table, _metrics_and_floor,
+                                 "2D toy ablation (experiment toy_ablation): the x1-loss time "
+                                 "weighting of IDFF, W2 and MMD² per NFE budget over seeds."),
 }
 
 
 # Each data family's tables and figures live in its own module and join the registry here
 # (after Target exists: those modules import it).
-_FAMILY_REPORTS = ("md", "sst", "images", "paper_figures")
+_FAMILY_REPORTS = ("md", "sst", "images", "paper_figures", "claims")
 for _module in _FAMILY_REPORTS:
     TARGETS.update(importlib.import_module(f"{__name__}.{_module}").TARGETS)
 

@@ -19,7 +19,7 @@ from ..config import sweep_nfes, variant_solvers
 from ..flows.solvers import budget_is_valid
 
 RESULTS_PREFIX = "results/"
-FAMILY_METRICS: dict[str, tuple[str, ...]] = {"toy": ("w2", "mmd", "mmd_multi")}
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {"toy": ("w2", "mmd", "mmd_biased", "mmd_multi")}
 FAMILY_HAS_FLOOR: dict[str, bool] = {"toy": True, "md": True, "sst": True, "images": True}  # does `idff floor` score this family?
 TOY_ORDERS_DEFAULTS: dict[str, Any] = {"variants": ["otcfm", "idff1", "idff2", "idff3"], "nfe": 2,
                                        "solver": "euler", "n_samples": 2048, "n_trajectories": 12}

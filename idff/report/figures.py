@@ -31,7 +31,7 @@ from .collect import (
 from .tables import aggregate, fmt_sig, metric_info
 
 NFE_DEFAULTS: dict[str, Any] = {"metrics": ["w2", "mmd"], "yscale": {"w2": "log"}}
-SOLVER_STYLES = {"euler": "-", "midpoint": "--", "heun": "-.", "rk4": ":",
+SOLVER_STYLES = {"euler": "-", "midpoint": "--", "heun": "-.", "rk4": ":", "ssprk3": (0, (3, 1)),
                  "euler_maruyama": (0, (5, 1, 1, 1))}
 FLOOR_STYLE = {"color": "0.35", "linestyle": (0, (4, 3)), "linewidth": 1.2}
 DPI = 120

@@ -59,7 +59,7 @@ wildcard_constraints:
     dataset=_alt(d for e in config["experiments"].values() for d in e["datasets"]),
     method=_alt(m for e in config["experiments"].values() for m in e["methods"]),
     variant=_alt(v for e in config["experiments"].values() for v in e["variants"]),
-    solver="euler|midpoint|heun|rk4|euler_maruyama",
+    solver="euler|midpoint|heun|rk4|ssprk3|euler_maruyama",
     seed=r"\d+",
     nfe=r"\d+",
     datafile=r"[A-Za-z0-9_.-]+",

@@ -18,7 +18,7 @@ from .settings import trajectory_jobs, trajectory_settings
 
 #: Network forward passes of N steps (the last Heun / RK4 step skips t = 1, see solvers.py).
 PASSES = {"euler": lambda n: n, "euler_maruyama": lambda n: n, "midpoint": lambda n: 2 * n,
-          "heun": lambda n: 2 * n - 1, "rk4": lambda n: 4 * n - 1}
+          "heun": lambda n: 2 * n - 1, "rk4": lambda n: 4 * n - 1, "ssprk3": lambda n: 3 * n}
 
 
 def passes(solver: str, steps: int) -> int:
