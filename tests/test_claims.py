@@ -310,3 +310,12 @@ def test_ledger_calls_a_win_inside_the_noise_no_difference(tmp_path):
                                          "table_claims")}["C2"]
     outcomes = {r["outcome"] for r in c2.rows if r["metric"] == "mmd" and r["a"].endswith("NFE 10)")}
     assert outcomes == {"no difference"}, c2.rows
+
+
+def test_claims_config_holds_the_toy_paper_and_md_cpu_experiments():
+    import yaml
+
+    claims = yaml.safe_load(open("config/claims_cpu.yaml"))["experiments"]
+    toy = yaml.safe_load(open("config/toy_paper.yaml"))["experiments"]
+    md = yaml.safe_load(open("config/md_cpu.yaml"))["experiments"]
+    assert claims == {**toy, **md}  # so results of either run are reused, never recomputed
