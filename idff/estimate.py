@@ -205,7 +205,8 @@ def doc_table() -> str:
         rows.append(f"| Inception-v3 features, per image | {dev} | - | {c['value']} | "
                     f"{'yes' if c['measured'] else 'no'} | {c['source']} | {c['date']} |")
     f = costs["sampler_factor"]
-    rows.append(f"| sampler cost factor {f['value']} | any | - | - | "
+    factors = ", ".join(f"{k} {v}x" for k, v in f["value"].items())
+    rows.append(f"| sampler cost per forward pass: {factors} | any | - | - | "
                 f"{'yes' if f['measured'] else 'no'} | {f['source']} | {f['date']} |")
     return "\n".join(rows)
 

@@ -194,13 +194,13 @@ def _package(what: str, module: str, name: str) -> ExternalInput:
 
 
 def probe(url: str, timeout: float = 5.0) -> str:
-    """'' when ``url`` answers (HEAD, redirects followed), else the reason it does not."""
-    req = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "idff-doctor"})
+    """'' when ``url`` answers (its first byte, redirects followed), else the reason it does not."""
+    req = urllib.request.Request(url, headers={"User-Agent": "idff-doctor", "Range": "bytes=0-0"})
     try:
         with urllib.request.urlopen(req, timeout=timeout):
             return ""
     except urllib.error.HTTPError as exc:
-        return "" if exc.code in (403, 405) else f"HTTP {exc.code}"  # some hosts refuse HEAD
+        return f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return f"{type(reason).__name__}: {reason}"
