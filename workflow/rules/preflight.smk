@@ -7,22 +7,15 @@
 #   FAIL stops the run there. Dry runs and "Nothing to be done" skip it; `--no-hooks` skips it
 #   on purpose (e.g. a deliberate CPU run of a GPU config). `snakemake preflight` fetches the
 #   weights, then prints the doctor's screen.
-# Needs common.smk (config, PY, spec_json, report_config).
+# Needs common.smk (config, PY, spec_json) and inputs.smk (WEIGHTS, planned_experiments).
 import re
 import subprocess
 
 from snakemake.exceptions import WorkflowError
 
-from idff.inputs import inception_settings, weights_path, weights_paths
+from idff.inputs import inception_settings
 
-WEIGHTS = weights_paths(config)
 PREFLIGHT_RULES = {"preflight", "inception_weights"}
-
-
-def weights_of(wc):
-    """The Inception weights file the FID/KID/IS jobs of wc.exp read ([]: none, or torch hub's
-    cache, which the doctor checks)."""
-    return weights_path(config["experiments"][wc.exp]) or []
 
 
 if WEIGHTS:
@@ -51,26 +44,15 @@ rule preflight:
     localrule: True
     input:
         WEIGHTS,
+    log:
+        "logs/preflight/doctor.log",
     params:
         cfg=json.dumps(config, separators=(",", ":")),
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress doctor --config-json {params.cfg:q} --out logs/preflight/doctor.json"
-
-
-def planned_experiments(jobs):
-    """The experiments whose jobs this run will execute (by wildcard or report target)."""
-    names = set()
-    for job in jobs:
-        exp = job.wildcards_dict.get("exp")
-        if exp:
-            names.add(exp)
-        elif job.rule.name in TARGETS:
-            names.update(TARGETS[job.rule.name].experiments(config))
-        elif "_" in job.rule.name and job.rule.name.split("_", 1)[1] in config["experiments"]:
-            names.add(job.rule.name.split("_", 1)[1])  # data_toy, train_md, sweep_sst, ...
-    return sorted(names)
+        "idff --no-progress doctor --config-json {params.cfg:q} --out logs/preflight/doctor.json "
+        "2>&1 | tee {log}"
 
 
 onstart:
