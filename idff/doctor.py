@@ -35,6 +35,11 @@ class Check:
             f" -> fix: {self.fix}" if self.fix else "")
 
 
+def _h(hours: float) -> str:
+    """Hours with sensible digits: 573.9, 8.1, 0.05, < 0.01."""
+    return f"{hours:,.1f}" if hours >= 1 else f"{hours:.2f}" if hours >= 0.01 else "< 0.01"
+
+
 def _gib(n: float) -> str:
     return f"{n / 2**30:,.1f} GiB"
 
@@ -54,7 +59,7 @@ def check_gpu(cfg: dict, est: Estimate) -> tuple[list[Check], int]:
                           "run on a machine with an NVIDIA GPU and torch's CUDA build (pip install "
                           "torch from the CUDA index), or choose a CPU config such as "
                           "config/toy_cpu.yaml")], 0
-        return [Check("WARN", "gpu", f"no CUDA device visible; fine for this config (~{hours:.2f} "
+        return [Check("WARN", "gpu", f"no CUDA device visible; fine for this config (~{_h(hours)} "
                       f"GPU-hours): the jobs run on the CPU")], 0
     checks, n = [], torch.cuda.device_count()
     for i in range(n):
@@ -117,6 +122,8 @@ def _input_check(cfg: dict, item: ExternalInput, network: bool, reason: str) -> 
             except DownloadError as exc:
                 return Check("FAIL", "input", f"{label}: {exc}",
                              f"delete {item.path}; the inception_weights rule fetches it again")
+        if item.how == "package":
+            return Check("OK", "input", f"{label}: installed")
         return Check("OK", "input", f"{label}: present at {item.path}")
     where = f"{label}: {item.path} is missing" + (f" ({item.note})" if item.note else "")
     if item.how == "rule" and item.url:
@@ -137,11 +144,11 @@ def check_plan(cfg: dict, experiments: list[str], gpu_est: Estimate, on_cpu: boo
     kinds = ", ".join(f"{n} {k}" for k, n in gpu_est.jobs.items())
     checks = [Check("OK", "jobs", f"{sum(gpu_est.jobs.values())} jobs: {kinds} (+ data, sample "
                     f"and report jobs)")]
-    per_exp = ", ".join(f"{x} {estimate(cfg, 'cuda', [x]).total_hours:,.1f}" for x in experiments)
-    hours = ", ".join(f"{k} {v:,.1f}" for k, v in gpu_est.hours.items())
+    per_exp = ", ".join(f"{x} {_h(estimate(cfg, 'cuda', [x]).total_hours)}" for x in experiments)
+    hours = ", ".join(f"{k} {_h(v)}" for k, v in gpu_est.hours.items())
     refs = [r["cuda"] for r in costs["reference"].values()]
     how = "assumed" if gpu_est.assumed else "measured"
-    msg = (f"~{gpu_est.total_hours:,.1f} GPU-hours on one GPU ({hours}); per experiment: "
+    msg = (f"~{_h(gpu_est.total_hours)} GPU-hours on one GPU ({hours}); per experiment: "
            f"{per_exp}. Unit costs: idff/estimates.yaml, GPU step times {how} "
            f"({', '.join(sorted({r['date'] for r in refs}))})")
     if gpu_est.assumed:
@@ -152,7 +159,7 @@ def check_plan(cfg: dict, experiments: list[str], gpu_est: Estimate, on_cpu: boo
     if on_cpu:
         cpu = estimate(cfg, "cpu", experiments)
         dates = sorted({r["cpu"]["date"] for r in costs["reference"].values()})
-        checks.append(Check("OK", "estimate", f"on this machine's CPU: ~{cpu.total_hours:,.1f} "
+        checks.append(Check("OK", "estimate", f"on this machine's CPU: ~{_h(cpu.total_hours)} "
                             f"CPU-hours (CPU step times measured {', '.join(dates)}, "
                             f"docs/performance.md)"))
     return checks

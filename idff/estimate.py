@@ -48,6 +48,8 @@ class Estimate:
         return sum(self.bytes.values())
 
     def add(self, kind: str, jobs: int, seconds: float) -> None:
+        """``jobs`` jobs of ``kind`` doing ``seconds`` of work, plus each job's start-up cost."""
+        seconds += jobs * unit_costs()["job_overhead_s"]["value"]
         self.jobs[kind] = self.jobs.get(kind, 0) + jobs
         self.hours[kind] = self.hours.get(kind, 0.0) + seconds / 3600.0
 
@@ -204,6 +206,9 @@ def doc_table() -> str:
         c = costs["inception_ms_per_image"][dev]
         rows.append(f"| Inception-v3 features, per image | {dev} | - | {c['value']} | "
                     f"{'yes' if c['measured'] else 'no'} | {c['source']} | {c['date']} |")
+    o = costs["job_overhead_s"]
+    rows.append(f"| start-up of every job (process, imports) | any | {o['value'] * 1e3:g} | - | "
+                f"{'yes' if o['measured'] else 'no'} | {o['source']} | {o['date']} |")
     f = costs["sampler_factor"]
     factors = ", ".join(f"{k} {v}x" for k, v in f["value"].items())
     rows.append(f"| sampler cost per forward pass: {factors} | any | - | - | "

@@ -189,7 +189,7 @@ def _dataset_inputs(exp: dict, name: str, ds: str) -> list[ExternalInput]:
 
 def _package(what: str, module: str, name: str) -> ExternalInput:
     present = importlib.util.find_spec(module) is not None
-    return ExternalInput(what, f"python package {module}", [name], "package", present=present,
+    return ExternalInput(what, f"the python package {module}", [name], "package", present=present,
                          fix=f"pip install {module.replace('_', '-')} into this environment")
 
 
