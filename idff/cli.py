@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--experiments", help="comma-separated experiments to check (default: all)")
     p.add_argument("--offline", action="store_true", help="no network: probe no download URL")
+    p.add_argument("--remote", action="store_true",
+                   help="jobs run on other (cluster) nodes: do not check this machine's GPU")
     p.add_argument("--out", type=Path, help="also write the checks as JSON here")
     p = sub.add_parser("fetch", help="download an outside input (checksum, resume) -> file")
     p.add_argument("input", choices=["inception_weights"])
@@ -151,7 +153,8 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
             raise ConfigError(f"--experiments: unknown experiment(s) {unknown}; valid: "
                               f"{', '.join(cfg['experiments'])}")
         return run_doctor(cfg, experiments=names or None, network=False if args.offline else None,
-                          out=args.out, source=str(args.config or "the Snakemake config"))
+                          out=args.out, source=str(args.config or "the Snakemake config"),
+                          remote=args.remote)
     if args.cmd == "fetch":
         from .data.download import DownloadError
         from .data.weights import fetch_weights

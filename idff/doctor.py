@@ -44,12 +44,20 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:,.1f} GiB"
 
 
-def check_gpu(cfg: dict, est: Estimate) -> tuple[list[Check], int]:
-    """The GPU lines and the number of CUDA devices visible."""
+def check_gpu(cfg: dict, est: Estimate, remote: bool = False) -> tuple[list[Check], int]:
+    """The GPU lines and the number of CUDA devices visible (``remote``: jobs run elsewhere)."""
     import torch
 
-    if cfg.get("device", "auto") == "cpu":
+    device = str(cfg.get("device", "auto"))
+    if device == "cpu":
         return [Check("OK", "gpu", "config sets device: cpu; no GPU needed")], 0
+    if remote:
+        return [Check("WARN", "gpu", f"jobs run on cluster nodes, not checked from here (~"
+                      f"{_h(est.total_hours)} GPU-hours)", "run `idff doctor` once inside a GPU "
+                      "job of the cluster")], 0
+    if not torch.cuda.is_available() and device.startswith("cuda"):
+        return [Check("FAIL", "gpu", f"config sets device: {device} but no CUDA device is visible "
+                      f"(torch {torch.__version__})", "run on a GPU machine or set device: auto")], 0
     if not torch.cuda.is_available():
         need = unit_costs()["gpu_required_above_hours"]
         hours = est.total_hours
@@ -167,7 +175,7 @@ def check_plan(cfg: dict, experiments: list[str], gpu_est: Estimate, on_cpu: boo
 
 def run_doctor(cfg: dict, *, experiments: list[str] | None = None, network: bool | None = None,
                out: str | os.PathLike | None = None, stream: IO[str] | None = None,
-               source: str = "") -> int:
+               source: str = "", remote: bool = False) -> int:
     """Print every check; write them as JSON to ``out``; return 1 on any FAIL, else 0."""
     import sys
 
@@ -179,7 +187,7 @@ def run_doctor(cfg: dict, *, experiments: list[str] | None = None, network: bool
     gpu_est = estimate(cfg, "cuda", names)
     print(f"idff doctor: {source or 'config'} (experiments: {', '.join(names)})", file=stream,
           flush=True)
-    checks, n_gpu = check_gpu(cfg, gpu_est)
+    checks, n_gpu = check_gpu(cfg, gpu_est, remote)
     device = "cuda" if n_gpu else "cpu"
     checks += [check_disk(gpu_est), *check_inputs(cfg, names, network),
                *check_plan(cfg, names, gpu_est, on_cpu=not n_gpu)]

@@ -126,6 +126,19 @@ def test_doctor_paper_config_without_gpu_or_inputs_fails_naming_them(monkeypatch
     assert any(ln.startswith("WARN  estimate") and "GPU-hours on one GPU" in ln for ln in lines)
 
 
+def test_doctor_gpu_line_without_cuda(monkeypatch):
+    cfg = load_config(ROOT / "config" / "smoke.yaml")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    from idff.doctor import check_gpu
+
+    est = estimate(cfg, "cuda")
+    assert check_gpu(cfg, est)[0][0].status == "WARN"  # a small config runs on the CPU
+    assert check_gpu({**cfg, "device": "cuda"}, est)[0][0].status == "FAIL"
+    assert check_gpu({**cfg, "device": "cpu"}, est)[0][0].status == "OK"
+    remote = check_gpu(cfg, est, remote=True)[0][0]
+    assert remote.status == "WARN" and "cluster" in remote.message
+
+
 def test_doctor_rejects_present_weights_with_a_wrong_checksum(monkeypatch, tmp_path):
     cfg = load_config(ROOT / "config" / "config.yaml")
     cfg["experiments"] = {"cifar10": cfg["experiments"]["cifar10"]}

@@ -89,8 +89,11 @@ def test_weights_rule_fetches_refuses_a_bad_checksum_and_fid_jobs_wait_for_it(tm
         fid = [j for j in jobs if j["rule"] in EVAL_RULES and "/cifar10/" in j["output"][0]]
         assert fid and all(WEIGHTS in j["input"] for j in fid)
         assert [j["output"] for j in jobs if j["rule"] == "inception_weights"] == [[WEIGHTS]]
-        snakemake([WEIGHTS, "--cores", "1"], repo)
+        pre = snakemake(["preflight", "--cores", "1"], repo)  # fetch first, then the doctor
         assert (repo / WEIGHTS).read_bytes() == FAKE and log
+        lines = (pre.stdout + pre.stderr).splitlines()
+        assert any(ln.startswith("OK") and WEIGHTS in ln and "present" in ln for ln in lines)
+        assert "summary: 0 FAIL" in pre.stdout + pre.stderr
 
         (repo / WEIGHTS).unlink()
         bad = fid_config(f"{base}/w.pth", "0badc0de")

@@ -62,6 +62,8 @@ onstart:
         _cmd = [PY, "-m", "idff.cli", "--no-progress", "doctor", "--experiments",
                 ",".join(_names), "--config-json", json.dumps(config, separators=(",", ":")),
                 "--out", "logs/preflight/doctor.json"]
+        if not workflow.local_exec:  # a cluster executor: jobs get their GPUs elsewhere
+            _cmd.append("--remote")
         if subprocess.run(_cmd).returncode != 0:
             raise WorkflowError(
                 "preflight failed (the FAIL lines above say what to fix); no job was started. "
