@@ -102,6 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("doctor", help="can this machine run this config? GPU, disk, inputs, hours")
+    p.add_argument("--config", type=Path, help="config YAML (e.g. config/config.yaml)")
+    p.add_argument("--config-json", help="the whole config as JSON (what Snakemake passes)")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--experiments", help="comma-separated experiments to check (default: all)")
+    p.add_argument("--offline", action="store_true", help="no network: probe no download URL")
+    p.add_argument("--remote", action="store_true",
+                   help="jobs run on other (cluster) nodes: do not check this machine's GPU")
+    p.add_argument("--out", type=Path, help="also write the checks as JSON here")
+    p = sub.add_parser("fetch", help="download an outside input (checksum, resume) -> file")
+    p.add_argument("input", choices=["inception_weights"])
+    p.add_argument("--config", type=Path, help="config YAML (its inputs section)")
+    p.add_argument("--spec", help="JSON settings {url, sha256, size, ...} (what Snakemake passes)")
+    p.add_argument("--out", type=Path, required=True)
 
     args = parser.parse_args(argv)
     progress = not args.no_progress
@@ -112,7 +126,56 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _config(args: argparse.Namespace) -> dict:
+    """The config of `idff doctor`: --config-json (what Snakemake passes) or --config FILE."""
+    if getattr(args, "config_json", None):
+        from .config import validate_config
+
+        try:
+            cfg = json.loads(args.config_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
+        validate_config(cfg)
+        return cfg
+    if args.config:
+        return load_config(args.config, args.overrides)
+    raise ConfigError("give --config FILE or --config-json JSON")
+
+
 def _run(args: argparse.Namespace, progress: bool) -> int:
+    if args.cmd == "doctor":
+        from .doctor import run_doctor
+
+        cfg = _config(args)
+        names = [x for x in (args.experiments or "").split(",") if x]
+        unknown = [x for x in names if x not in cfg["experiments"]]
+        if unknown:
+            raise ConfigError(f"--experiments: unknown experiment(s) {unknown}; valid: "
+                              f"{', '.join(cfg['experiments'])}")
+        return run_doctor(cfg, experiments=names or None, network=False if args.offline else None,
+                          out=args.out, source=str(args.config or "the Snakemake config"),
+                          remote=args.remote)
+    if args.cmd == "fetch":
+        from .data.download import DownloadError
+        from .data.weights import fetch_weights
+        from .inputs import INCEPTION_DEFAULTS, inception_settings
+
+        if args.spec:
+            try:
+                settings = {**INCEPTION_DEFAULTS, **json.loads(args.spec)}
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--spec is not valid JSON: {exc}") from exc
+        else:
+            settings = inception_settings(load_config(args.config) if args.config else {})
+        try:
+            path = fetch_weights(args.out, url=settings["url"], sha256=str(settings["sha256"]),
+                                 size=settings["size"], allow_http=bool(settings["allow_http"]),
+                                 retries=int(settings["retries"]),
+                                 timeout=float(settings["timeout"]))
+        except DownloadError as exc:
+            raise RuntimeError(str(exc).replace("\n", " ")) from None
+        print(f"{path}: sha256 starts with {settings['sha256']}")
+        return 0
     from . import jobs
 
     if args.cmd == "prepare":

@@ -4,6 +4,7 @@ rule tune:
     input:
         data=data_of,
         ckpt=ckpt_of,
+        weights=weights_of,
     output:
         "results/tuned/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json",
     log:
@@ -29,6 +30,7 @@ rule sweep:
         data=data_of,
         ckpt=ckpt_of,
         tuned=tuned_of,
+        weights=weights_of,
     output:
         "results/metrics/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json",
     log:
@@ -82,6 +84,7 @@ rule floor:
         "metric floor (target vs target) of {wildcards.dataset}, seed {wildcards.seed}"
     input:
         data=data_of,
+        weights=weights_of,
     output:
         "results/floor/{exp}/{dataset}/seed{seed}.json",
     log:
