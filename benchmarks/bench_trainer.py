@@ -1,17 +1,22 @@
 """CPU throughput of `idff.train.train` (the pipeline's trainer): toy MLP and a tiny UNet, steps/s.
 
-    python benchmarks/bench_trainer.py benchmarks/results/trainer_cpu_after.json --label after
+    python benchmarks/bench_trainer.py benchmarks/results/trainer_cpu.json \
+        --tree before=/path/to/old/checkout --tree after=.
 
-Run it once on the code before a trainer change and once after (same machine, same load) and
-compare the medians; docs/performance.md quotes the pair. Only the public trainer API is used
-(``train(model, method, source, cfg, out, meta=..., device=..., progress=...)``), so the same
-script measures older trees too (``PYTHONPATH=<old tree> python benchmarks/bench_trainer.py``).
-Rounds alternate between the cases so that a load change on the shared machine hits both.
+The clock is process CPU time between two ``on_step`` hooks (so the
+rates hold the trainer's loop, not its setup or checkpoint writes). Each round runs every case
+once per tree, each in a fresh subprocess with that tree first on
+PYTHONPATH, alternating trees, so that load changes on a shared machine hit both sides alike;
+the JSON holds every rate and the median ratio per case. Only the public trainer API is used
+(``train(model, method, source, cfg, out, meta=..., device=..., progress=...)``), so older trees
+can be measured too. ``--one CASE`` (internal) runs one case in this process and prints steps/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,38 +63,70 @@ CASES = {"toy_mlp": case_toy, "tiny_unet": case_unet}
 
 
 def run_case(name: str, steps: int, tmp: Path) -> float:
+    """Steps per second of process CPU time between the ``on_step`` hooks of the first tenth and
+    of the last step (the machine is shared: CPU time is disturbed far less than wall time, and
+    with one thread it is the trainer's own work)."""
     model, method, source, cfg = CASES[name](steps)
-    out = tmp / f"{name}.pt"
-    t0 = time.perf_counter()
-    summary = train(model, method, source, cfg, out, meta={"bench": name},
-                    device=torch.device("cpu"), progress=False)
-    total = time.perf_counter() - t0
-    for f in tmp.glob(f"{name}*"):
-        f.unlink()
-    return steps / summary.get("wall_s", total)
+    start = max(1, steps // 10)
+    marks: dict[int, float] = {}
+
+    def hook(step, loss):
+        if step in (start, steps - 1):
+            marks[step] = time.process_time()
+        return loss
+
+    train(model, method, source, cfg, tmp / f"{name}.pt", meta={"bench": name},
+          device=torch.device("cpu"), progress=False, on_step=hook)
+    return (steps - 1 - start) / (marks[steps - 1] - marks[start])
+
+
+def run_in_tree(tree: Path, name: str, steps: int, threads: int) -> float:
+    """One case in a subprocess that imports ``idff`` from ``tree``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    proc = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(steps),
+                           "--threads", str(threads)], env=env, capture_output=True, text=True,
+                          check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", type=Path, help="JSON output")
-    p.add_argument("--label", default="", help="e.g. before / after")
+    p.add_argument("out", type=Path, nargs="?", help="JSON output")
+    p.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
+                   help="a checkout to measure (repeat: before=..., after=.)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--toy-steps", type=int, default=1500)
     p.add_argument("--unet-steps", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--one", choices=list(CASES), help=argparse.SUPPRESS)
+    p.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.one:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(run_case(args.one, args.steps, Path(tmp)))
+        return 0
+    if args.out is None:
+        p.error("give the JSON output path")
+    trees = dict(t.split("=", 1) for t in args.tree) or {"this": str(ROOT)}
     steps = {"toy_mlp": args.toy_steps, "tiny_unet": args.unet_steps}
-    rates: dict[str, list[float]] = {k: [] for k in CASES}
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            for name in CASES:
-                rates[name].append(run_case(name, steps[name], Path(tmp)))
-                print(f"round {r + 1}/{args.rounds} {name}: {rates[name][-1]:.1f} steps/s",
-                      flush=True)
-    result = {"benchmark": "trainer_cpu", "label": args.label, "environment": environment(),
-              "steps": steps, "steps_per_s": {k: spread(v) for k, v in rates.items()},
-              "raw": rates}
+    rates = {label: {k: [] for k in CASES} for label in trees}
+    for r in range(args.rounds):
+        for name in CASES:
+            for label, tree in trees.items():
+                rate = run_in_tree(Path(tree).resolve(), name, steps[name], args.threads)
+                rates[label][name].append(rate)
+                print(f"round {r + 1}/{args.rounds} {name} {label}: {rate:.1f} steps/s", flush=True)
+    result = {"benchmark": "trainer_cpu", "environment": environment(), "trees": trees,
+              "steps": steps, "threads": args.threads, "rounds": args.rounds,
+              "steps_per_s": {lb: {k: spread(v) for k, v in per.items()}
+                              for lb, per in rates.items()}, "raw": rates}
+    labels = list(trees)
+    if len(labels) == 2:  # paired per round: the ratio cancels most of the load drift
+        a, b = labels
+        result["ratio"] = {f"{b}/{a}": {k: spread([y / x for x, y in zip(rates[a][k], rates[b][k],
+                                                                         strict=True)])
+                                       for k in CASES}}
     write_json_atomic(args.out, result)
     print(f"wrote {args.out}")
     return 0

@@ -1,7 +1,7 @@
 """The trainer's speed switches: optimiser kernels, matmul precision, memory format, CUDA graphs.
 
-- AdamW runs the fused kernel on CUDA (one launch per step, its step counters stay on the
-  device) and the foreach implementation on the CPU (fewer dispatches than the per-tensor loop).
+- AdamW runs the fused kernel (one launch per step on CUDA, its step counters stay on the
+  device; on the CPU one pass over each tensor instead of a dozen operations).
 - ``train.tf32`` lets CUDA matmuls and convolutions use TF32 (the issue-17 measurement on an
   H200: TF32 was faster than bf16 autocast at the paper's CIFAR-10 size).
 - ``train.channels_last`` stores 4-D weights and image batches NHWC.
@@ -22,8 +22,13 @@ from torch import Tensor, nn
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float,
                    device: torch.device) -> torch.optim.Optimizer:
-    kind = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **kind)
+    """Fused AdamW (CUDA, and the CPU too: 3x faster than the per-tensor loop for the toy MLP,
+    benchmarks/bench_trainer.py); foreach where this torch has no fused kernel for the device."""
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    except RuntimeError:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                                 foreach=True)
 
 
 def check_switches(cfg: Any, device: torch.device) -> None:

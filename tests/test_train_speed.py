@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from workflow_helpers import REPO
 
 from idff import cli
 from idff.config import ConfigError, validate_config
@@ -22,10 +23,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
 
 
-def test_cpu_optimizer_is_foreach_adamw():
+def test_optimizer_is_fused_adamw():
     opt = make_optimizer(MLP(2, hidden=8), 1e-3, 0.01, CPU)
     assert isinstance(opt, torch.optim.AdamW)
-    assert opt.defaults["foreach"] is True and not opt.defaults["fused"]
+    assert opt.defaults["fused"] is True
     assert opt.defaults["weight_decay"] == 0.01
 
 
@@ -79,3 +80,19 @@ def test_image_pairs_move_to_the_device_as_uint8():
     assert pairs.device == CPU and pairs.data.dtype == torch.uint8
     _, x, _ = pairs.sample_batch(8, torch.Generator().manual_seed(0))
     assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1
+
+
+def test_gpu_share_packs_jobs_per_gpu(smoke_cfg):
+    from idff.config import load_config
+    from idff.packing import gpu_share
+
+    paper = load_config(REPO / "config" / "config.yaml")["experiments"]
+    assert gpu_share(paper["toy"]) == 12 and 100 // 12 == 8  # eight toy jobs fit one GPU
+    assert gpu_share(paper["cifar10"]) == 100  # a UNet job has the GPU alone
+    assert gpu_share({}) == 100
+    with pytest.raises(ValueError, match="jobs_per_gpu"):
+        gpu_share({"jobs_per_gpu": 0})
+    cfg = copy.deepcopy(smoke_cfg)
+    cfg["experiments"]["toy"]["jobs_per_gpu"] = 0
+    with pytest.raises(ConfigError, match="experiments.toy.jobs_per_gpu"):
+        validate_config(cfg)

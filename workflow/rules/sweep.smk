@@ -16,6 +16,7 @@ rule tune:
         ),
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:
@@ -42,6 +43,7 @@ rule sweep:
         tuned=lambda wc, input: f"--tuned {input.tuned}" if input.tuned else "",
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:
@@ -70,6 +72,7 @@ rule sample:
         n=lambda wc: config["experiments"][wc.exp]["sweep"]["n_samples"],
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:
