@@ -1,20 +1,21 @@
 """CPU throughput of `idff.train.train` (the pipeline's trainer): toy MLP and a tiny UNet, steps/s.
 
-    python benchmarks/bench_trainer.py benchmarks/results/trainer_cpu.json \
+    python benchmarks/bench_trainer.py docs/results/trainer_cpu.json \
         --tree before=/path/to/old/checkout --tree after=.
 
-The clock is process CPU time between two ``on_step`` hooks (so the
-rates hold the trainer's loop, not its setup or checkpoint writes). Each round runs every case
-once per tree, each in a fresh subprocess with that tree first on
-PYTHONPATH, alternating trees, so that load changes on a shared machine hit both sides alike;
-the JSON holds every rate and the median ratio per case. Only the public trainer API is used
+The clock is process CPU time between two ``on_step`` hooks (so the rates hold the trainer's
+loop, not its setup or checkpoint writes), one thread. Each tree runs in its own subprocess
+(that tree first on PYTHONPATH), in alternating blocks of rounds, so that load changes on a
+shared machine hit both sides alike; the JSON holds every rate and the median ratio per case
+(round i of one tree against round i of the other). Only the public trainer API is used
 (``train(model, method, source, cfg, out, meta=..., device=..., progress=...)``), so older trees
-can be measured too. ``--one CASE`` (internal) runs one case in this process and prints steps/s.
+can be measured too. ``--one`` (internal) runs the rounds of a block and prints the rates.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -80,13 +81,14 @@ def run_case(name: str, steps: int, tmp: Path) -> float:
     return (steps - 1 - start) / (marks[steps - 1] - marks[start])
 
 
-def run_in_tree(tree: Path, name: str, steps: int, threads: int) -> float:
-    """One case in a subprocess that imports ``idff`` from ``tree``."""
+def run_in_tree(tree: Path, rounds: int, steps: dict[str, int], threads: int
+                ) -> dict[str, list[float]]:
+    """``rounds`` rounds of every case in one subprocess that imports ``idff`` from ``tree``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
-    proc = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(steps),
-                           "--threads", str(threads)], env=env, capture_output=True, text=True,
-                          check=True)
-    return float(proc.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(steps), "--rounds",
+                           str(rounds), "--threads", str(threads)], env=env, capture_output=True,
+                          text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,35 +96,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path, nargs="?", help="JSON output")
     p.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
                    help="a checkout to measure (repeat: before=..., after=.)")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--toy-steps", type=int, default=1500)
-    p.add_argument("--unet-steps", type=int, default=60)
+    p.add_argument("--blocks", type=int, default=2, help="alternating blocks per tree")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every case per block")
+    p.add_argument("--toy-steps", type=int, default=1000)
+    p.add_argument("--unet-steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--one", choices=list(CASES), help=argparse.SUPPRESS)
-    p.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.one:
+        steps = json.loads(args.one)
+        rates: dict[str, list[float]] = {k: [] for k in steps}
         with tempfile.TemporaryDirectory() as tmp:
-            print(run_case(args.one, args.steps, Path(tmp)))
+            for _ in range(args.rounds):
+                for name, n in steps.items():
+                    rates[name].append(run_case(name, n, Path(tmp)))
+        print(json.dumps(rates))
         return 0
     if args.out is None:
         p.error("give the JSON output path")
     trees = dict(t.split("=", 1) for t in args.tree) or {"this": str(ROOT)}
     steps = {"toy_mlp": args.toy_steps, "tiny_unet": args.unet_steps}
     rates = {label: {k: [] for k in CASES} for label in trees}
-    for r in range(args.rounds):
-        for name in CASES:
-            for label, tree in trees.items():
-                rate = run_in_tree(Path(tree).resolve(), name, steps[name], args.threads)
-                rates[label][name].append(rate)
-                print(f"round {r + 1}/{args.rounds} {name} {label}: {rate:.1f} steps/s", flush=True)
+    for b in range(args.blocks):
+        for label, tree in trees.items():
+            got = run_in_tree(Path(tree).resolve(), args.rounds, steps, args.threads)
+            for k, v in got.items():
+                rates[label][k] += v
+            print(f"block {b + 1}/{args.blocks} {label}: "
+                  + ", ".join(f"{k} {sum(v) / len(v):.1f} steps/s" for k, v in got.items()),
+                  flush=True)
     result = {"benchmark": "trainer_cpu", "environment": environment(), "trees": trees,
-              "steps": steps, "threads": args.threads, "rounds": args.rounds,
+              "steps": steps, "threads": args.threads, "blocks": args.blocks,
+              "rounds_per_block": args.rounds, "clock": "process CPU time",
               "steps_per_s": {lb: {k: spread(v) for k, v in per.items()}
                               for lb, per in rates.items()}, "raw": rates}
     labels = list(trees)
-    if len(labels) == 2:  # paired per round: the ratio cancels most of the load drift
+    if len(labels) == 2:  # paired per round
         a, b = labels
         result["ratio"] = {f"{b}/{a}": {k: spread([y / x for x, y in zip(rates[a][k], rates[b][k],
                                                                          strict=True)])
