@@ -71,7 +71,8 @@ def _spec(args: argparse.Namespace, kind: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idff", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"idff {__version__}")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (training still prints its periodic progress lines)")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("prepare", help="make or download a data family's data set -> file")

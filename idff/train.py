@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,15 @@ from tqdm.auto import tqdm
 
 from .flows.methods import Method
 from .io import CheckpointError, load_checkpoint, remove_stale_temps, save_checkpoint
+from .train_log import Curve, StepBuffer, curve_path, progress_line
+from .train_speed import (
+    as_format,
+    check_switches,
+    configure_backends,
+    make_optimizer,
+    maybe_graph,
+    memory_format,
+)
 
 CHECKPOINT_FORMAT = 1
 
@@ -49,9 +59,17 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = False
     keep_every: int = 0  # also keep the EMA weights every N steps (snapshot_path); 0 = off
+    # steps between host reads of the on-device loss: the finite check (a NaN stops the run
+    # within this many steps), the history, and one row of the loss curve (X.curve.csv)
+    log_every: int = 50
+    progress_every: int = 0  # a progress line every N steps (0: off) ...
+    progress_every_s: float = 60.0  # ... or every T seconds (0: off), checked at host reads
+    tf32: bool = False  # CUDA: TF32 matmuls and convolutions
+    channels_last: bool = False  # 4-D weights and batches in NHWC
+    cuda_graphs: bool = False  # CUDA: capture the network's forward + backward per batch shape
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "ckpt_every"):
+        for key in ("steps", "batch_size", "ckpt_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be >= 1, got {getattr(self, key)}")
         if not 0 <= self.ema_decay < 1:
@@ -61,6 +79,9 @@ class TrainConfig:
         if self.keep_every < 0:
             raise ValueError(f"train.keep_every must be >= 0 (0 = keep no snapshots), got "
                              f"{self.keep_every}")
+        if self.progress_every < 0 or self.progress_every_s < 0:
+            raise ValueError(f"train.progress_every and train.progress_every_s must be >= 0 "
+                             f"(0 = off), got {self.progress_every}, {self.progress_every_s}")
 
 
 def resume_path(out: str | Path) -> Path:
@@ -91,8 +112,11 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         raise ValueError(f"EMA model has {len(pe)} parameter tensors, the model {len(pm)}")
     if pe:
         torch._foreach_lerp_(pe, pm, 1 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
-        be.copy_(bm)
+    be, bm = list(ema.buffers()), list(model.buffers())
+    if len(be) != len(bm):
+        raise ValueError(f"EMA model has {len(be)} buffers, the model {len(bm)}")
+    if be:
+        torch._foreach_copy_(be, bm)
 
 
 def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig, out: str | Path,
@@ -102,17 +126,25 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
 
     ``meta`` (architecture, method and data description) is stored in the checkpoint and must
     match on resume. ``on_step(step, loss)`` is a test hook (e.g. to inject a failure).
+    Progress lines (step, loss, steps/s, ETA, device) go to stdout every ``progress_every``
+    steps or ``progress_every_s`` seconds whatever ``progress`` says; ``progress`` only allows a
+    tqdm bar, and only on a terminal. The loss curve is written to ``curve_path(out)``.
     """
     out = Path(out)
-    model = model.to(device)
+    check_switches(cfg, device)
+    configure_backends(cfg, device)
+    model = memory_format(model.to(device), cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
     warm = max(cfg.warmup, 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
-    data_gen = torch.Generator().manual_seed(cfg.seed)
+    if hasattr(source, "to"):  # image data: resident on the training device, sampled there
+        source = source.to(device)
+    data_gen = torch.Generator(device=getattr(source, "device", "cpu")).manual_seed(cfg.seed)
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     torch.manual_seed(cfg.seed)  # dropout and other global draws
     step, history, running = 0, [], 0.0  # running: smoothed loss, checkpointed for exact resume
+    curve, wall_before = Curve(cfg.log_every), 0.0
     rpath = resume_path(out)
     for stale in remove_stale_temps(out):  # covers the resume file's temps too
         print(f"removed {stale}, left by a run killed while writing a checkpoint", flush=True)
@@ -129,20 +161,23 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
         torch.set_rng_state(state["rng"]["torch"].cpu())
         step, history = int(state["step"]), list(state["history"])
         running = float(state.get("running", history[-1][1] if history else 0.0))
+        curve.load(state.get("curve"))
+        wall_before = float(state.get("wall_s", 0.0))
         print(f"resuming {out} from step {step} ({rpath})", flush=True)
 
     def snapshot() -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "meta": meta, "train": asdict(cfg), "step": step,
                 "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "history": history, "running": running,
-                "rng": {"data": data_gen.get_state(), "noise": noise_gen.get_state().cpu(),
+                "curve": curve.state(), "wall_s": wall_before + time.perf_counter() - t_start,
+                "rng": {"data": data_gen.get_state().cpu(), "noise": noise_gen.get_state().cpu(),
                         "torch": torch.get_rng_state()}}
 
-    def diverged(what: str) -> TrainingDiverged:
+    def diverged(what: str, at: int) -> TrainingDiverged:
         bar.close()
         kept = rpath if rpath.exists() else "(none yet)"
         return TrainingDiverged(
-            f"{what} at step {step} of {out}; the last good checkpoint {kept} was kept. Lower "
+            f"{what} at step {at} of {out}; the last good checkpoint {kept} was kept. Lower "
             f"train.lr or raise train.grad_clip, then rerun (training resumes from that checkpoint).")
 
     def save_if_finite(path: Path, state: dict[str, Any]) -> None:
@@ -152,55 +187,96 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
                    and not torch.isfinite(v).all()]
             if bad:
                 raise diverged(f"the {part} weights became non-finite ({bad[0]}); {path} was not "
-                               f"written")
+                               f"written", step)
         save_checkpoint(path, state)
+
+    def say(line: str) -> None:
+        if bar.disable:
+            print(line, flush=True)
+        else:
+            tqdm.write(line)
+
+    def read_back() -> None:
+        """The one host synchronisation of ``log_every`` steps: check and log what was recorded."""
+        nonlocal running, line_step, line_time, row_step, row_time
+        first = step - buf.n
+        for i, (value, norm) in enumerate(buf.read(with_norm=cfg.grad_clip > 0)):
+            s = first + i + 1  # steps done after this one
+            if not math.isfinite(value):
+                raise diverged(f"loss became {value}", s - 1)
+            if not math.isfinite(norm):  # clipping turned every gradient into NaN
+                raise diverged(f"the gradient norm became {norm} (loss {value:.4g})", s - 1)
+            running = 0.98 * running + 0.02 * value if s > 1 else value
+            curve.add(value)
+            if s % 50 == 0 or s == cfg.steps:
+                history.append([s, float(running)])
+        now = time.perf_counter()
+        if curve.due(step, cfg.steps):
+            rate = (step - row_step) / max(now - row_time, 1e-9)
+            curve.row(step, lr_used, rate, wall_before + now - t_start)
+            row_step, row_time = step, now
+        by_steps = cfg.progress_every and step - line_step >= cfg.progress_every
+        by_time = cfg.progress_every_s and now - line_time >= cfg.progress_every_s
+        if by_steps or by_time or step == cfg.steps:
+            rate = (step - line_step) / max(now - line_time, 1e-9)
+            say(progress_line(step, cfg.steps, running, lr_used, rate, device))
+            line_step, line_time = step, now
+        if not bar.disable:
+            bar.set_postfix(loss=f"{running:.4f}")
 
     print(f"training {meta.get('method', {}).get('name', '?')} on {device} for {cfg.steps} steps",
           flush=True)
     model.train()
+    net = maybe_graph(model, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    buf = StepBuffer(cfg.log_every, device)
     t_start = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=step, desc=out.parent.name or "train", disable=not progress,
-               mininterval=2.0)
+    line_step = row_step = step
+    line_time = row_time = t_start
+    lr_used = opt.param_groups[0]["lr"]
+    bar = tqdm(total=cfg.steps, initial=step, desc=out.parent.name or "train",
+               disable=not (progress and sys.stderr.isatty()), mininterval=2.0)
     while step < cfg.steps:
+        # no host-device synchronisation in here: values stay on the device until read_back
         x0, x1, cond = source.sample_batch(cfg.batch_size, data_gen)
-        x1 = x1.to(device, non_blocking=True)
+        x1 = as_format(x1.to(device, non_blocking=True), cfg)
         if x0 is None:
             x0 = torch.randn(x1.shape, generator=noise_gen, device=device, dtype=x1.dtype)
         else:
             x0 = x0.to(device, non_blocking=True)
-        cond = cond.to(device) if cond is not None else None
+        x0 = as_format(x0, cfg)
+        cond = cond.to(device, non_blocking=True) if cond is not None else None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            result = method.loss(model, x0, x1, cond, generator=noise_gen)
+            result = method.loss(net, x0, x1, cond, generator=noise_gen)
         loss = result.loss
         if on_step is not None:
             loss = on_step(step, loss)
-        if not torch.isfinite(loss):
-            raise diverged(f"loss became {loss.item()}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.grad_clip > 0:
-            norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if not torch.isfinite(norm):  # clipping would turn every gradient into NaN
-                raise diverged(f"the gradient norm became {norm.item()} (loss {loss.item():.4g})")
+        norm = nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True) \
+            if cfg.grad_clip > 0 else None
+        lr_used = opt.param_groups[0]["lr"]
         opt.step()
         sched.step()
         ema_update(ema, model, cfg.ema_decay)
+        buf.record(loss, norm)
         step += 1
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        if step % 50 == 0 or step == cfg.steps:
-            history.append([step, float(running)])
-            bar.set_postfix(loss=f"{running:.4f}")
         bar.update(1)
-        if cfg.keep_every and step % cfg.keep_every == 0 and step < cfg.steps:
+        keep = cfg.keep_every and step % cfg.keep_every == 0 and step < cfg.steps
+        ckpt = step % cfg.ckpt_every == 0 and step < cfg.steps
+        if keep or ckpt or step % cfg.log_every == 0 or step == cfg.steps:
+            read_back()  # before any file is written: a NaN never reaches a checkpoint
+        if keep:
             # before the resume file: a resumed run never lacks a snapshot of an earlier step
             save_checkpoint(snapshot_path(out, step), {
                 "format": CHECKPOINT_FORMAT, "meta": meta, "train": asdict(cfg), "step": step,
                 "ema": ema.state_dict()})
-        if step % cfg.ckpt_every == 0 and step < cfg.steps:
+        if ckpt:
             save_if_finite(rpath, snapshot())
     wall = time.perf_counter() - t_start
     state = snapshot()
     state["wall_s"] = wall
+    curve.write(curve_path(out))  # first: a final checkpoint always has its curve beside it
     save_if_finite(out, state)
     bar.close()
     rpath.unlink(missing_ok=True)

@@ -475,6 +475,16 @@ class ImagePairs:
     def __len__(self) -> int:
         return self.data.shape[0]
 
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    def to(self, device: str | torch.device) -> ImagePairs:
+        """Move the uint8 images to ``device`` (the trainer does: indices, flips and the
+        conversion to floats then run there, with no host-to-device copy per batch)."""
+        self.data = self.data.to(device)
+        return self
+
     def sample_batch(self, batch_size: int, generator: torch.Generator):
         gdev = generator.device
         idx = torch.randint(0, self.data.shape[0], (batch_size,), generator=generator, device=gdev)

@@ -56,7 +56,7 @@ def draw_time(batch: int, like: Tensor, generator: torch.Generator | None,
 @dataclass
 class LossOutput:
     loss: Tensor
-    parts: dict[str, float]
+    parts: dict[str, Tensor | float]  # detached tensors: reading one would sync the GPU
 
 
 class Method:
@@ -126,7 +126,7 @@ class IDFF(Method):
             sq = expand_like(flow_weight(t, self.flow_weight), sq) * sq
         flow = sq.mean()
         score = ((expand_like(self.lambda_t(t), s_hat) * s_hat + target) ** 2).mean()
-        return LossOutput(self.w_flow * flow + score, {"flow": flow.item(), "score": score.item()})
+        return LossOutput(self.w_flow * flow + score, {"flow": flow.detach(), "score": score.detach()})
 
 
 class CFM(Method):
@@ -137,7 +137,7 @@ class CFM(Method):
     def regress(self, out, x0, x1, t, xt, eps) -> LossOutput:
         u = self.path.conditional_velocity(x0, x1, t, xt)
         loss = ((out - u) ** 2).mean()
-        return LossOutput(loss, {"flow": loss.item()})
+        return LossOutput(loss, {"flow": loss.detach()})
 
 
 class ICFM(CFM):

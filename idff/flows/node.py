@@ -74,4 +74,4 @@ class NODE(Method):
              generator: torch.Generator | None = None) -> LossOutput:
         end = self.integrate(model, x0, cond)
         loss = ((end - x1) ** 2).mean()
-        return LossOutput(loss, {"flow": loss.item(), "nfe": float(self.last_nfe)})
+        return LossOutput(loss, {"flow": loss.detach(), "nfe": float(self.last_nfe)})

@@ -12,6 +12,7 @@ from idff.config import (
     validate_config,
     variant_solvers,
 )
+from idff import packing
 from idff.families import get_family
 from idff.report import TARGETS, experiment_targets, target_inputs
 from idff.report.collect import expected_floor_files, expected_metric_files
@@ -112,3 +113,8 @@ def report_config(target):
             if t in TARGETS and TARGETS[t].experiment in exps
         },
     }
+
+
+def gpu_share(wc):
+    """The share of one GPU (of 100) a job of ``wc.exp`` claims: idff.packing, docs/performance.md."""
+    return packing.gpu_share(config["experiments"][wc.exp])

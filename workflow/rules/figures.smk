@@ -29,6 +29,7 @@ rule iter_eval:
         tuned=lambda wc, input: f"--tuned {input.tuned}" if input.tuned else "",
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:

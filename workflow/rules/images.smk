@@ -25,6 +25,7 @@ rule image_samples:
     threads: 1
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:

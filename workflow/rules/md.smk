@@ -25,6 +25,7 @@ rule md_rollout:
         tuned=lambda wc, input: f"--tuned {input.tuned}" if input.tuned else "",
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:

@@ -27,6 +27,7 @@ rule sst_forecast:
         window=lambda wc: figure_settings(config, wc.exp)["window"],
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:

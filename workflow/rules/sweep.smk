@@ -17,6 +17,7 @@ rule tune:
         ),
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:
@@ -44,6 +45,7 @@ rule sweep:
         tuned=lambda wc, input: f"--tuned {input.tuned}" if input.tuned else "",
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:
@@ -72,6 +74,7 @@ rule sample:
         n=lambda wc: config["experiments"][wc.exp]["sweep"]["n_samples"],
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:

@@ -24,6 +24,7 @@ rule train:
     output:
         ckpt="results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.pt",
         info="results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.json",
+        curve="results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.curve.csv",
     log:
         "logs/train/{exp}/{dataset}/{method}/seed{seed}.log",
     benchmark:
@@ -35,6 +36,7 @@ rule train:
     threads: 1
     resources:
         gpu=1,
+        gpu_share=gpu_share,
     conda:
         "../envs/idff.yaml"
     shell:
