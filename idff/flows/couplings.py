@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -14,6 +13,8 @@ COUPLINGS = ("independent", "exact_ot", "sinkhorn")
 
 def ot_plan(x0: Tensor, x1: Tensor, method: str = "exact_ot", reg: float = 0.05) -> np.ndarray:
     """Transport plan between two equal-weight minibatches, squared Euclidean cost."""
+    import ot  # POT: only OT couplings need it, so a GPU box without it can still train the rest
+
     a = x0.detach().reshape(x0.shape[0], -1).double().cpu()
     b = x1.detach().reshape(x1.shape[0], -1).double().cpu()
     cost_np = (torch.cdist(a, b) ** 2).numpy()
