@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -83,9 +84,17 @@ def _alive(pid: int, start: int) -> bool:
     return st is not None and st[2] == start and st[1] not in ("Z", "X")  # zombie: it died
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"orphaned: process {orphaned} is gone")
+
+
 def watch_parent(poll_s: float = 1.0, grace_s: float = 30.0) -> threading.Thread | None:
     """Stop this process (KeyboardInterrupt in the main thread, so temp files are cleaned up;
-    ``os._exit`` after ``grace_s``) when a watched ancestor dies. None when off or unsupported."""
+    ``os._exit`` after ``grace_s``) when a watched ancestor dies. None when off or unsupported.
+
+    Call from the main thread. The stop goes through SIGUSR1 with a handler of its own, not
+    SIGINT: jobs started in the background (Snakemake's among them) inherit an ignored SIGINT.
+    """
     if os.environ.get("IDFF_OUTLIVE_PARENT") == "1":
         return None
     if Path("/proc/self/stat").is_file():
@@ -108,10 +117,11 @@ def watch_parent(poll_s: float = 1.0, grace_s: float = 30.0) -> threading.Thread
         orphaned = pid
         print(f"idff: the process that started this job ({pid}) is gone; stopping, so no rerun "
               f"races an orphaned writer", file=sys.stderr, flush=True)
-        _thread.interrupt_main()
+        _thread.interrupt_main(signal.SIGUSR1)
         time.sleep(grace_s)
         os._exit(3)
 
+    signal.signal(signal.SIGUSR1, _stop)
     thread = threading.Thread(target=run, name="idff-parent-watch", daemon=True)
     thread.start()
     return thread

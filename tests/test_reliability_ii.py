@@ -448,10 +448,13 @@ def test_a_read_only_output_folder_fails_before_training(smoke, tmp_path):
 # --- 10: a job whose parent died stops ----------------------------------------------------------
 
 # the parent: its command line names snakemake (as Snakemake's does); it starts the job through a
-# shell that outlives it, as Snakemake's shell commands do, and prints the job's pid
+# shell that outlives it and with SIGINT ignored, as Snakemake's shell commands are started
 FAKE_SNAKEMAKE = textwrap.dedent("""
-    import subprocess, sys, time
-    proc = subprocess.Popen(["/bin/bash", "-c", sys.argv[1] + "; echo shell-done"])
+    import signal, subprocess, sys, time
+    def no_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proc = subprocess.Popen(["/bin/bash", "-c", "set -euo pipefail; " + sys.argv[1]],
+                            preexec_fn=no_sigint)
     time.sleep(3600)
 """)
 
