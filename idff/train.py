@@ -119,9 +119,9 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
     state = load_checkpoint(rpath, map_location=device) if rpath.exists() else None
     if state is not None:
         _check_meta(rpath, state, meta)
-        stale = resume_mismatch(state, cfg)
-        if stale:
-            print(f"not resuming {rpath}: it was trained with {stale}; starting {out} from step 0",
+        why = resume_mismatch(state, cfg)
+        if why:
+            print(f"not resuming {rpath}: it was trained with {why}; starting {out} from step 0",
                   flush=True)
             rpath.unlink()
             state = None
