@@ -24,6 +24,9 @@ SPEC_KEYS = {
 }
 
 
+LONG_RUNNING = ("prepare", "train", "tune", "sweep", "floor", "sample")
+
+
 def _add_job_args(p: argparse.ArgumentParser, kind: str) -> None:
     p.add_argument("--config", type=Path, help="config YAML (e.g. config/smoke.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -42,15 +45,13 @@ def _add_job_args(p: argparse.ArgumentParser, kind: str) -> None:
 
 def _spec(args: argparse.Namespace, kind: str) -> dict:
     if args.spec:
+        from .spec_check import validate_spec
+
         try:
             spec = json.loads(args.spec)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--spec is not valid JSON: {exc}") from exc
-        missing = [k for k in SPEC_KEYS[kind] if k not in spec]
-        if not isinstance(spec, dict) or missing:
-            raise ConfigError(f"--spec for `idff {args.cmd}` lacks the keys {missing}; make specs "
-                              f"with idff.config ({kind}_spec) or use --config")
-        return spec
+        return validate_spec(spec, SPEC_KEYS[kind])
     if not args.config:
         raise ConfigError("give --config FILE (with --dataset and --method/--variant) or --spec JSON")
     cfg = load_config(args.config, args.overrides)
@@ -120,10 +121,21 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     progress = not args.no_progress
+    from . import guard
+
     try:
+        guard.check_writable(args.out)  # before any compute, naming the real output
+        if args.cmd in LONG_RUNNING and argv is None:  # a process of its own, not a test call
+            guard.watch_parent()
         return _run(args, progress)
-    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"idff {args.cmd}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if guard.orphaned is None:
+            raise
+        print(f"idff {args.cmd}: error: stopped: the process that started it "
+              f"({guard.orphaned}) died; rerun the job", file=sys.stderr)
+        return 3
+    except (ConfigError, ValueError, OSError, RuntimeError) as exc:  # OSError: FileNotFoundError too
+        print(f"idff {args.cmd}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -141,6 +153,14 @@ def _config(args: argparse.Namespace) -> dict:
     if args.config:
         return load_config(args.config, args.overrides)
     raise ConfigError("give --config FILE or --config-json JSON")
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line; an OSError without a file name gets its type (e.g. EACCES)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is None and exc.strerror:
+        text = f"{type(exc).__name__}: {text}"
+    return text
 
 
 def _run(args: argparse.Namespace, progress: bool) -> int:
@@ -199,11 +219,10 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         params: dict = {}
         for item in args.param:
             apply_override(params, item)
+        spec = _spec(args, "eval")
         if args.tuned:
-            chosen = json.loads(args.tuned.read_text())["per_nfe"].get(str(args.nfe), {})
-            params = {**chosen.get("best", {}), **params}
-        jobs.run_sample(_spec(args, "eval"), args.ckpt, args.out, nfe=args.nfe, n=args.n,
-                        params=params)
+            params = {**jobs.tuned_params(args.tuned, spec, args.nfe), **params}
+        jobs.run_sample(spec, args.ckpt, args.out, nfe=args.nfe, n=args.n, params=params)
     elif args.cmd == "report":
         from .report import make_target
 

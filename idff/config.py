@@ -129,7 +129,11 @@ def validate_config(cfg: dict) -> None:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         hint = ""
-        if err.validator == "type" and isinstance(err.instance, str) and _looks_numeric(err.instance):
+        wants_int = err.validator == "type" and "integer" in (
+            [err.validator_value] if isinstance(err.validator_value, str) else err.validator_value)
+        if wants_int and isinstance(err.instance, (str, float)) and not isinstance(err.instance, bool):
+            hint = " (an integer key: write a whole number without a dot or exponent, e.g. 1000)"
+        elif err.validator == "type" and isinstance(err.instance, str) and _looks_numeric(err.instance):
             hint = (f" (YAML reads {err.instance} as text: write it with a dot and a signed "
                     f"exponent, e.g. 1.0e-4)")
         raise ConfigError(f"config key {where}: {err.message}{hint}")

@@ -7,10 +7,11 @@ Checkpoints are plain tensors and Python scalars, loaded with ``weights_only=Tru
 
 from __future__ import annotations
 
+import errno
 import glob
+import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,25 +92,74 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Save ``state`` atomically; ``state`` must hold only tensors, containers and scalars.
+DIGEST_KEY = "sha256"  # the content hash every checkpoint carries (of all its other entries)
 
-    A failed write (full disk, quota) leaves the previous file in place and raises a
-    CheckpointError that says so; torch's own message for it is an internal assertion.
+
+def state_digest(state: Any) -> str:
+    """sha256 of a checkpoint's content: every tensor's dtype, shape and bytes, every scalar.
+
+    torch's zip reader checks no CRC, so a flipped byte in a tensor loads silently; this hash,
+    stored in the checkpoint and recomputed at load, catches it.
+    """
+    h = hashlib.sha256()
+    _feed(h, state)
+    return h.hexdigest()
+
+
+def _feed(h: Any, node: Any) -> None:
+    if isinstance(node, torch.Tensor):
+        t = node.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(node.shape)}:".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(node, dict):
+        h.update(f"D{len(node)}:".encode())
+        for key in sorted(node, key=repr):
+            h.update(f"K{key!r}:".encode())
+            _feed(h, node[key])
+    elif isinstance(node, (list, tuple)):
+        h.update(f"L{len(node)}:".encode())
+        for item in node:
+            _feed(h, item)
+    else:
+        h.update(f"S{type(node).__name__}{node!r};".encode())
+
+
+def write_failure(exc: BaseException) -> str:
+    """What a failed write actually hit, from the OSError's errno (torch wraps it in a
+    RuntimeError, so the chain is searched), never a guess."""
+    seen: BaseException | None = exc
+    while seen is not None and not (isinstance(seen, OSError) and seen.errno):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"{first}; no OS error code"
+    code = errno.errorcode.get(seen.errno, str(seen.errno))
+    why = {errno.ENOSPC: "the disk is full: free space",
+           errno.EDQUOT: "the disk quota is exhausted: free space or raise the quota",
+           errno.EFBIG: "a file-size limit was hit (ulimit -f, RLIMIT_FSIZE): raise it",
+           errno.EACCES: "no permission to write there: fix the folder's permissions",
+           errno.EROFS: "the file system is read-only: write elsewhere"}.get(
+        seen.errno, "see the error code")
+    return f"{code}: {seen.strerror}; {why}"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Save ``state`` atomically with its content hash; ``state`` must hold only tensors,
+    containers and scalars.
+
+    A failed write (full disk, quota, file-size limit) leaves the previous file in place and
+    raises a CheckpointError naming the error code that was hit.
     """
     path = Path(path)
+    state = {k: v for k, v in state.items() if k != DIGEST_KEY}
+    state[DIGEST_KEY] = state_digest(state)
     try:
-        with atomic_path(path, suffix=".pt.tmp") as tmp:
-            torch.save(state, tmp)
+        with atomic_path(path, suffix=".pt.tmp") as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)  # through a Python file: a failed write keeps its errno
     except (OSError, RuntimeError) as exc:
-        try:
-            free = f"{shutil.disk_usage(path.parent).free / 1e9:.2f} GB free there"
-        except OSError:
-            free = "free space unknown"
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(
-            f"could not write checkpoint {path} ({first}; {free}); the disk or quota is probably "
-            f"full: free space and rerun (the previous checkpoint, if any, is unchanged)") from exc
+            f"could not write checkpoint {path} ({write_failure(exc)}), then rerun (the previous "
+            f"checkpoint, if any, is unchanged)") from exc
     return path
 
 
@@ -137,4 +187,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                               f"or not a checkpoint: delete it and rerun training") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict")
+    want = state.pop(DIGEST_KEY, None)
+    if want is None:
+        raise CheckpointError(f"checkpoint {path} carries no content hash, so its bytes cannot "
+                              f"be verified: it is not a checkpoint written by `idff train` (or "
+                              f"one of an older idff); delete it and rerun the job that writes it")
+    if state_digest(state) != want:
+        raise CheckpointError(f"checkpoint {path} is corrupt: its content does not match the "
+                              f"sha256 it was saved with; delete it and rerun the job that "
+                              f"writes it")
+    state[DIGEST_KEY] = want  # who loads it can record which checkpoint it used
     return state

@@ -18,7 +18,8 @@ from .families import Generator, get_family
 from .fastpaths import architecture, compile_model, generator_class
 from .flows.methods import build_method, method_class
 from .flows.nfe import CountingNet
-from .io import atomic_path, write_json_atomic
+from .integrity import verify_record, write_record
+from .io import DIGEST_KEY, atomic_path, write_json_atomic
 from .models import build_model
 from .provenance import pick_device, record
 from .train import TrainConfig, load_trained, train
@@ -49,9 +50,19 @@ def build_from_meta(meta: dict) -> torch.nn.Module:
 def run_prepare(spec: dict, out: str | Path) -> None:
     """Make or download the data set of a family that needs one (md, sst, images)."""
     get_family(spec["family"]).prepare(spec, str(out))
+    if Path(out).is_file():
+        write_record(out)  # verified by every job that reads it (verify_data)
+
+
+def verify_data(spec: dict) -> None:
+    """Check the family's data file against its content record before a job reads it."""
+    path = get_family(spec["family"]).data_file(spec)
+    if path is not None:
+        verify_record(path)
 
 
 def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any = None) -> dict:
+    verify_data(spec)
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
     source = family.train_source(spec)
@@ -73,9 +84,11 @@ def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any =
 def load_net(spec: dict, ckpt: str | Path, device: torch.device) -> tuple[CountingNet, float]:
     """The EMA network of a checkpoint, checked against the job's method, data set and model."""
     expect = {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"]}
-    model, _ = load_trained(ckpt, build_from_meta, device, expect=expect)
+    model, state = load_trained(ckpt, build_from_meta, device, expect=expect)
     compile_model(model, spec["model"], sampler=spec.get("variant", {}).get("sampler", ""))
-    return CountingNet(model), float(spec["method"].get("sigma", 0.0))
+    net = CountingNet(model)
+    net.ckpt_sha256 = state.get(DIGEST_KEY)  # ties tune outputs to the checkpoint they tuned
+    return net, float(spec["method"].get("sigma", 0.0))
 
 
 def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, params: dict,
@@ -89,6 +102,7 @@ def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, 
 
 def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
     """Pick the sampler's hyper-parameters per NFE on the validation split."""
+    verify_data(spec)
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
     net, sigma = load_net(spec, ckpt, device)
@@ -103,18 +117,23 @@ def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
     result = {"job": "tune", "split": "val", "metric": metric, "grid_keys": sorted(grid),
               "experiment": spec["experiment"], "dataset": spec["dataset"],
               "variant": spec["variant"]["name"], "solver": spec["solver"], "seed": spec["seed"],
-              "per_nfe": per_nfe,
+              "checkpoint_sha256": net.ckpt_sha256, "per_nfe": per_nfe,
               "provenance": record(cfg=spec, seed=spec["seed"], device=device,
                                    wall_s=time.perf_counter() - start, nfe=spec["nfe"])}
     write_json_atomic(out, result)
     return result
 
 
-def read_tuned(path: str | Path, spec: dict | None = None) -> dict[str, Any]:
+TUNED_IDS = ("experiment", "dataset", "variant", "solver", "seed")
+
+
+def read_tuned(path: str | Path, spec: dict | None = None,
+               ckpt_sha256: str | None = None) -> dict[str, Any]:
     """The ``per_nfe`` choices of an ``idff tune`` output, checked to belong to ``spec``'s job.
 
-    A truncated, foreign or mismatched file is a ValueError naming the file and the fix (identity
-    keys are compared only when the file records them).
+    A truncated or foreign file, one without the identity keys of ``TUNED_IDS``, one made for
+    another experiment, data set, variant, solver or seed, or (``ckpt_sha256`` given) for another
+    checkpoint is a ValueError naming the file, the key and the fix.
     """
     path = Path(path)
     if not path.is_file():
@@ -131,19 +150,40 @@ def read_tuned(path: str | Path, spec: dict | None = None) -> dict[str, Any]:
         want = {"experiment": spec.get("experiment"), "dataset": spec.get("dataset"),
                 "variant": spec.get("variant", {}).get("name"), "solver": spec.get("solver"),
                 "seed": spec.get("seed")}
+        lacking = [k for k in TUNED_IDS if k not in obj]
+        if lacking:
+            raise ValueError(f"tuned file {path} does not record {', '.join(lacking)}, so it cannot "
+                             f"be matched to this job; rerun the tune job of this job")
         for key, value in want.items():
-            if key in obj and value is not None and obj[key] != value:
+            if obj[key] != value:
                 raise ValueError(f"tuned file {path} was made for {key}={obj[key]!r} but this job "
                                  f"has {key}={value!r}; pass the tune output of this job")
+    if ckpt_sha256 is not None and obj.get("checkpoint_sha256") != ckpt_sha256:
+        raise ValueError(f"tuned file {path} was made with another checkpoint (sha256 "
+                         f"{str(obj.get('checkpoint_sha256'))[:12]}, this one {ckpt_sha256[:12]}); "
+                         f"rerun the tune job on this checkpoint")
     return obj["per_nfe"]
+
+
+def tuned_params(path: str | Path, spec: dict, nfe: int, ckpt_sha256: str | None = None) -> dict:
+    """The parameters ``idff tune`` chose at ``nfe`` for ``spec``'s job ({} if none)."""
+    entry = read_tuned(path, spec, ckpt_sha256).get(str(nfe), {})
+    best = entry.get("best", {}) if isinstance(entry, dict) else None
+    if not isinstance(best, dict):
+        raise ValueError(f"tuned file {path}: per_nfe.{nfe}.best is not a mapping; delete it and "
+                         f"rerun the tune job")
+    return dict(best)
 
 
 def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path | None = None) -> dict:
     """Evaluate on the test split at every NFE budget (parameters chosen on validation)."""
+    verify_data(spec)
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
-    chosen = read_tuned(tuned, spec) if tuned else {}  # before the network: fail in seconds
+    if tuned:
+        read_tuned(tuned, spec)  # before the network: fail in seconds
     net, sigma = load_net(spec, ckpt, device)
+    chosen = read_tuned(tuned, spec, net.ckpt_sha256) if tuned else {}
     rows = []
     start = time.perf_counter()
     for nfe in spec["nfe"]:
@@ -166,6 +206,7 @@ def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path |
 
 def run_floor(spec: dict, out: str | Path) -> dict:
     """The metric floor of a family (e.g. a target draw against another target draw)."""
+    verify_data(spec)
     start = time.perf_counter()
     floor = get_family(spec["family"]).floor(spec) or {}
     result = {"job": "floor", "experiment": spec["experiment"], "dataset": spec["dataset"],

@@ -148,9 +148,16 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
     rpath = resume_path(out)
     for stale in remove_stale_temps(out):  # covers the resume file's temps too
         print(f"removed {stale}, left by a run killed while writing a checkpoint", flush=True)
-    if rpath.exists():
-        state = load_checkpoint(rpath, map_location=device)
+    state = load_checkpoint(rpath, map_location=device) if rpath.exists() else None
+    if state is not None:
         _check_meta(rpath, state, meta)
+        why = resume_mismatch(state, cfg)
+        if why:
+            print(f"not resuming {rpath}: it was trained with {why}; starting {out} from step 0",
+                  flush=True)
+            rpath.unlink()
+            state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
@@ -281,6 +288,28 @@ def train(model: nn.Module, method: Method, source: PairSource, cfg: TrainConfig
     bar.close()
     rpath.unlink(missing_ok=True)
     return {"steps": step, "final_loss": history[-1][1] if history else math.nan, "wall_s": wall}
+
+
+#: TrainConfig fields that do not change the weights a run reaches (only when files are written);
+#: ``steps`` may be raised (the run continues), never lowered below the saved step.
+RESUME_FREE_KEYS = ("ckpt_every", "keep_every", "steps", "progress_every", "progress_every_s")
+
+
+def resume_mismatch(state: dict, cfg: TrainConfig) -> str:
+    """Why the resume checkpoint ``state`` cannot continue a run with ``cfg`` ("" if it can).
+
+    Every setting that shapes the weights (lr, batch size, warm-up, EMA decay, clipping, bf16,
+    weight decay, seed) must be equal; ``train.steps`` may grow but not drop below the saved step.
+    """
+    saved, now = state.get("train"), asdict(cfg)
+    if not isinstance(saved, dict):
+        return "no recorded train settings"
+    diff = [f"train.{k}={saved.get(k)!r} (now {now[k]!r})" for k in now
+            if k not in RESUME_FREE_KEYS and saved.get(k) != now[k]]
+    step = int(state.get("step", 0))
+    if cfg.steps < step:
+        diff.append(f"{step} steps done already (train.steps is now {cfg.steps})")
+    return ", ".join(diff)
 
 
 def _check_meta(path: Path, state: dict, meta: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +19,17 @@ from contextlib import contextmanager
 
 @contextmanager
 def serve(files: dict[str, bytes], *, drop_first: bool = False, chunked: bool = False,
-          chunk: int = 65536, delay: float = 0.0
+          chunk: int = 65536, delay: float = 0.0, no_length: bool = False,
+          redirects: dict[str, str] | None = None, tls: tuple[str, str] | None = None
           ) -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
     """Serve ``files`` (URL path -> body); yields (base url, log of (path, Range header)).
 
     ``drop_first``: the first response is cut half-way and the connection closed.
     ``chunked``: Transfer-Encoding: chunked (no Content-Length), Range ignored.
+    ``no_length``: no Content-Length and no chunks: the body ends when the connection closes
+    (so a cut-off looks like a complete response).
     ``chunk``, ``delay``: the body goes out in ``chunk``-byte writes ``delay`` seconds apart.
+    ``redirects``: URL path -> Location answered with 302. ``tls``: (cert file, key file): https.
     """
     log: list[tuple[str, str | None]] = []
 
@@ -37,6 +42,12 @@ def serve(files: dict[str, bytes], *, drop_first: bool = False, chunked: bool = 
         def do_GET(self) -> None:
             rng = self.headers.get("Range")
             log.append((self.path, rng))
+            if self.path in (redirects or {}):
+                self.send_response(302)
+                self.send_header("Location", redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = files.get(self.path)
             if body is None:
                 self.send_response(404)
@@ -48,6 +59,9 @@ def serve(files: dict[str, bytes], *, drop_first: bool = False, chunked: bool = 
             self.send_response(206 if start else 200)
             if chunked:
                 self.send_header("Transfer-Encoding", "chunked")
+            elif no_length:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             else:
                 self.send_header("Content-Length", str(len(payload)))
                 if start:
@@ -76,10 +90,14 @@ def serve(files: dict[str, bytes], *, drop_first: bool = False, chunked: bool = 
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", log
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}", log
     finally:
         server.shutdown()
         server.server_close()

@@ -271,8 +271,9 @@ def test_samples_entry_writes_npz(workdir, capsys):
     jobs.run_train(cpu(train_spec(cfg, "cifar10", "offline_cifar", "idff", 0)), workdir / "i.pt",
                    progress=False)
     spec = cpu(eval_spec(cfg, "cifar10", "offline_cifar", "idff1", "euler", 0))
-    (workdir / "tuned.json").write_text(json.dumps(
-        {"per_nfe": {"3": {"best": {"sigma_s": 0.6}}}}))
+    (workdir / "tuned.json").write_text(json.dumps(  # the identity keys `idff tune` records
+        {"experiment": "cifar10", "dataset": "offline_cifar", "variant": "idff1",
+         "solver": "euler", "seed": 0, "per_nfe": {"3": {"best": {"sigma_s": 0.6}}}}))
     out = workdir / "results/image_samples/x.npz"
     rc = fam.main(["samples", "--spec", json.dumps(spec), "--ckpt", str(workdir / "i.pt"),
                    "--out", str(out), "--nfe", "3", "--n", "5",

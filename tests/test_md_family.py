@@ -144,7 +144,7 @@ def test_rollout_entry_writes_npz(trained, tmp_path, capsys):
     bad.write_text("{not json")
     rc = md_main(["rollout", "--spec", json.dumps(spec), "--ckpt", str(ckpts["otcfm"]),
                   "--out", str(out), "--nfe", "3", "--tuned", str(bad)])
-    assert rc == 2 and "is not an `idff tune` output" in capsys.readouterr().err
+    assert rc == 2 and "is not valid JSON" in capsys.readouterr().err
 
 
 # --- metrics on known trajectories -------------------------------------------------------------

@@ -227,7 +227,8 @@ def test_trainer_keeps_the_ema_weights_of_a_shorter_run(trained):
     assert snapshot_path(ckpt, 10).is_file()
     assert not snapshot_path(ckpt, 20).exists()  # the final step is the checkpoint itself
     snap, ref = load_checkpoint(snapshot_path(ckpt, 10)), load_checkpoint(short)
-    assert snap["step"] == 10 and set(snap) == {"format", "meta", "train", "step", "ema"}
+    assert snap["step"] == 10 and set(snap) == {"format", "meta", "train", "step", "ema",
+                                                 "sha256"}  # the content hash of every checkpoint
     # warm-up and data order do not depend on train.steps: step 10 of a 20-step run is the
     # final state of a 10-step run, bit for bit on the CPU
     for k, v in ref["ema"].items():

@@ -43,15 +43,32 @@ def verify_file(path: str | os.PathLike, md5: str | None = None, sha256: str | N
                                     f"the file was rejected (corrupt or changed upstream)")
 
 
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to https (or to http when the caller allows plain http)."""
+
+    def __init__(self, allow_http: bool) -> None:
+        self.allow_http = allow_http
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        scheme = newurl.split("://", 1)[0].lower()
+        if scheme != "https" and not (self.allow_http and scheme == "http"):
+            raise DownloadError(f"refusing the redirect of {req.full_url} to {newurl}: a download "
+                                f"never leaves https")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha256: str | None = None,
              size: int | None = None, retries: int = 3, timeout: float = 20.0, backoff: float = 1.0,
-             allow_http: bool = False, manual_hint: str = "") -> Path:
+             allow_http: bool = False, manual_hint: str = "", unsized_ok: bool = False) -> Path:
     """Fetch ``url`` to ``dest``.
 
-    A partial file ``dest.part`` is resumed with an HTTP Range request after a dropped connection.
-    The final file appears only after its checksum matched. Only https is allowed unless
-    ``allow_http`` (tests use a loopback http server). Returns ``dest``; an existing ``dest`` that
-    verifies is reused without any network access.
+    A partial file ``dest.part`` is resumed with an HTTP Range request after a dropped connection
+    or any short read (fewer bytes than ``size`` or the server's Content-Length). The final file
+    appears only after its size and checksum matched. Only https is allowed, redirects included,
+    unless ``allow_http`` (tests use a loopback http server). Without ``size``, ``md5`` or
+    ``sha256`` the server must send a Content-Length (else a cut-off transfer would look complete),
+    unless ``unsized_ok``: the caller checks completeness itself. Returns ``dest``; an existing
+    ``dest`` that verifies is reused without any network access.
     """
     if retries < 1:
         raise ValueError(f"retries must be >= 1 (the number of attempts), got {retries}")
@@ -69,19 +86,26 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last_exc: Exception | None = None
+    known = size is not None or md5 is not None or sha256 is not None
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects(allow_http))
     for attempt in range(1, retries + 1):
-        resumed = part.is_file() and part.stat().st_size > 0
+        resumed, sized = part.is_file() and part.stat().st_size > 0, False
         try:
-            _fetch_into(url, part, timeout=timeout)
+            sized = _fetch_into(opener, url, part, timeout=timeout, size=size)
+            if not (sized or known or unsized_ok):
+                raise DownloadError(f"refusing {url}: the server sent no Content-Length and no "
+                                    f"size or checksum is known for it, so a cut-off transfer "
+                                    f"could not be told from a complete one; record its size")
             verify_file(part, md5=md5, sha256=sha256, size=size)
             os.replace(part, dest)
             return dest
         except DownloadError as exc:
             part.unlink(missing_ok=True)
-            if not (resumed and attempt < retries):
+            if str(exc).startswith("refusing") or not ((resumed or not sized) and attempt < retries):
                 raise
             # the partial file came from an earlier, killed run (or the file changed upstream
-            # since): its head is suspect, so fetch the whole file once more from the start
+            # since), or the transfer's length was unknown (a cut-off looks complete): fetch the
+            # whole file once more from the start
             last_exc = exc
             continue
         except urllib.error.HTTPError as exc:
@@ -104,12 +128,15 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
                         f"Without network: {hint}")
 
 
-def _fetch_into(url: str, part: Path, timeout: float) -> None:
+def _fetch_into(opener: urllib.request.OpenerDirector, url: str, part: Path, timeout: float,
+                size: int | None = None) -> bool:
+    """Append the rest of ``url`` to ``part``; raise ConnectionError on a short read (fewer bytes
+    than ``size`` or the Content-Length). Returns whether the full length was known."""
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": "idff-reproduction"})
     if have:
         req.add_header("Range", f"bytes={have}-")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with opener.open(req, timeout=timeout) as resp:
         status = getattr(resp, "status", 200)
         mode = "ab" if have and status == 206 else "wb"
         total = resp.headers.get("Content-Length")
@@ -120,5 +147,7 @@ def _fetch_into(url: str, part: Path, timeout: float) -> None:
             while block := resp.read(1 << 16):
                 f.write(block)
                 bar.update(len(block))
-        if total is not None and part.stat().st_size < total:
-            raise ConnectionError(f"connection dropped at {part.stat().st_size}/{total} bytes")
+        want = total if total is not None else size  # a complete other file: verify_file says so
+        if want is not None and part.stat().st_size < want:
+            raise ConnectionError(f"connection dropped at {part.stat().st_size}/{want} bytes")
+    return want is not None

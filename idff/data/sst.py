@@ -160,7 +160,7 @@ def fetch_oisst_years(years: Sequence[int], dest_dir: str | os.PathLike, *,
             path = download(url, dest, sha256=entry["sha256"] if entry else None,
                             size=entry["size"] if entry else None, retries=retries,
                             timeout=timeout, backoff=backoff, allow_http=allow_http,
-                            manual_hint=hint)
+                            manual_hint=hint, unsized_ok=True)  # checked below: all days there
         except DownloadError as exc:
             if entry is None:
                 raise

@@ -243,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.loads(args.spec)
         params: dict = {}
         if args.tuned:
-            chosen = json.loads(args.tuned.read_text())["per_nfe"].get(str(args.nfe))
-            if chosen is None:
+            from ..jobs import read_tuned
+
+            chosen = read_tuned(args.tuned, spec).get(str(args.nfe))
+            if not isinstance(chosen, dict):
                 raise ValueError(f"{args.tuned} has no tuned parameters for NFE {args.nfe}; "
                                  f"pick an NFE of the sweep")
             params.update(chosen["best"])

@@ -521,19 +521,6 @@ def reference_chains(trajs: Sequence[np.ndarray], n: int, length: int) -> list[n
 # --------------------------------------------------------------------------- roll-outs
 
 
-def read_tuned_best(path: str | Path, nfe: int) -> dict:
-    """The parameters an ``idff tune`` output chose at ``nfe`` ({} when it has no entry)."""
-    path = Path(path)
-    try:
-        per_nfe = json.loads(path.read_text())["per_nfe"]
-        return dict(per_nfe.get(str(nfe), {}).get("best", {}))
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"tuned file {path} does not exist; run the tune job first") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"tuned file {path} is not an `idff tune` output ({exc}); delete it and "
-                         f"rerun the tune job") from exc
-
-
 def check_md_experiment(name: str, exp: dict) -> None:
     """Config-time check of an md experiment's ``data`` for every data set (for check_semantics)."""
     for ds in exp["datasets"]:
@@ -560,7 +547,9 @@ def rollout(spec: dict, ckpt: str | Path, out: str | Path, nfe: int, *,
     net, sigma = load_net(spec, ckpt, device)
     chosen = dict(params or {})
     if tuned:
-        chosen = {**read_tuned_best(tuned, nfe), **chosen}
+        from ..jobs import tuned_params
+
+        chosen = {**tuned_params(tuned, spec, nfe, net.ckpt_sha256), **chosen}
     gen = make_generator(spec, net, sigma, nfe, chosen, device)
     trajs = family.eval_split(spec, "test")
     _, frame_ps, source = family.trajectories(spec)

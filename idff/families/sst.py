@@ -445,8 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.loads(args.spec)
         params = {}
         if args.tuned:
-            chosen = json.loads(args.tuned.read_text())["per_nfe"].get(str(args.nfe), {})
-            params = chosen.get("best", {})
+            from ..jobs import tuned_params
+
+            params = tuned_params(args.tuned, spec, args.nfe)
         run_forecast(spec, args.ckpt, args.out, nfe=args.nfe, window=args.window, params=params)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
         print(f"idff.families.sst {args.cmd}: error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..config import sweep_nfes, variant_solvers
 from ..flows.solvers import budget_is_valid
+from .validate import ResultValueError, check_result
 
 RESULTS_PREFIX = "results/"
 FAMILY_METRICS: dict[str, tuple[str, ...]] = {"toy": ("w2", "mmd", "mmd_biased", "mmd_multi")}
@@ -165,12 +166,19 @@ def job_files(results: str | Path, jobs: list[dict], target: str) -> list[Path]:
 def read_result(path: Path) -> dict:
     """A result file's JSON object; a clear error when it is not valid JSON or not an object."""
     try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ReportInputError(f"result file {path} is not valid JSON ({exc}); delete it and "
-                               f"rerun the job that writes it") from exc
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportInputError(f"result file {path} is not valid JSON ({exc}); delete it "
+                               f"and rerun the job that writes it") from exc
+    except OSError as exc:
+        raise ReportInputError(f"result file {path} could not be read ({exc.strerror}); check "
+                               f"it is a readable file, or delete it and rerun its job") from exc
     if not isinstance(obj, dict):
         raise ReportInputError(f"result file {path} holds a {type(obj).__name__}, not an object")
+    try:
+        check_result(obj, path)
+    except ResultValueError as exc:
+        raise ReportInputError(str(exc)) from exc
     return obj
 
 
