@@ -48,6 +48,9 @@ envvars:
 
 os.environ.update(PATH=os.pathsep.join([os.path.dirname(PY), os.getenv("PATH", "")]))
 EXPERIMENTS = list(config["experiments"])
+# The config's `progress` key reaches every job as IDFF_PROGRESS (read by the idff CLI): with it
+# on (the default) jobs write progress lines into their logs.
+os.environ.update(IDFF_PROGRESS="1" if config.get("progress", True) else "0")
 
 
 def _alt(names):

@@ -19,7 +19,7 @@ rule tune:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress tune --spec {params.spec:q} --ckpt {input.ckpt} --out {output} > {log} 2>&1"
+        "idff tune --spec {params.spec:q} --ckpt {input.ckpt} --out {output} > {log} 2>&1"
 
 
 rule sweep:
@@ -45,7 +45,7 @@ rule sweep:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress sweep --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
+        "idff sweep --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
         "--out {output} > {log} 2>&1"
 
 
@@ -73,7 +73,7 @@ rule sample:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress sample --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
+        "idff sample --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
         "--nfe {wildcards.nfe} --n {params.n} --out {output} > {log} 2>&1"
 
 
@@ -105,7 +105,7 @@ rule floor:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress floor --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "idff floor --spec {params.spec:q} --out {output} > {log} 2>&1"
 
 
 for _exp in EXPERIMENTS:
