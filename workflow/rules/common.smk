@@ -13,7 +13,7 @@ from idff.config import (
     variant_solvers,
 )
 from idff.families import get_family
-from idff.report import TARGETS, experiment_targets, target_inputs
+from idff.report import TARGETS, experiment_inputs, experiment_targets, target_inputs
 from idff.report.collect import expected_floor_files, expected_metric_files
 from idff.report.outputs import paper_outputs
 

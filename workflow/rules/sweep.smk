@@ -117,4 +117,6 @@ for _exp in EXPERIMENTS:
         input:
             expected_metric_files(config, _exp),
             expected_floor_files(config, _exp),
-            [f for t in experiment_targets(config, _exp) for f in target_inputs(t, config)],
+            experiment_inputs(config, _exp),
+            f"results/summary/{_exp}",
+            f"results/plots/{_exp}",
