@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def _spec(args: argparse.Namespace, kind: str) -> dict:
     if not args.config:
         raise ConfigError("give --config FILE (with --dataset and --method/--variant) or --spec JSON")
     cfg = load_config(args.config, args.overrides)
+    args.config_progress = bool(cfg.get("progress", True))  # the config's switch, unless --no-progress
     exp = cfg["experiments"].get(args.experiment)
     dataset = args.dataset or (exp["datasets"][0] if exp else None)
     if kind == "prepare":
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idff", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"idff {__version__}")
     parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bars (training still prints its periodic progress lines)")
+                        help="no progress bars or tune/sweep lines (default: the config's `progress` key, else on; training always prints its periodic lines)")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("prepare", help="make or download a data family's data set -> file")
@@ -163,6 +165,16 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+def _progress(args: argparse.Namespace, flag: bool) -> bool:
+    """Progress lines: off with --no-progress, else the config's ``progress`` key: read from
+    --config, or from IDFF_PROGRESS (0/1) that the Snakefile sets for its jobs; else on."""
+    if not flag:
+        return False
+    if hasattr(args, "config_progress"):
+        return args.config_progress
+    return os.environ.get("IDFF_PROGRESS", "1") != "0"
+
+
 def _run(args: argparse.Namespace, progress: bool) -> int:
     if args.cmd == "doctor":
         from .doctor import run_doctor
@@ -202,12 +214,16 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
     if args.cmd == "prepare":
         jobs.run_prepare(_spec(args, "prepare"), args.out)
     elif args.cmd == "train":
-        summary = jobs.run_train(_spec(args, "train"), args.out, progress=progress)
+        spec = _spec(args, "train")
+        summary = jobs.run_train(spec, args.out, progress=_progress(args, progress))
         print(json.dumps(summary))
     elif args.cmd == "tune":
-        jobs.run_tune(_spec(args, "eval"), args.ckpt, args.out)
+        spec = _spec(args, "eval")
+        jobs.run_tune(spec, args.ckpt, args.out, progress=_progress(args, progress))
     elif args.cmd == "sweep":
-        res = jobs.run_sweep(_spec(args, "eval"), args.ckpt, args.out, tuned=args.tuned)
+        spec = _spec(args, "eval")
+        res = jobs.run_sweep(spec, args.ckpt, args.out, tuned=args.tuned,
+                             progress=_progress(args, progress))
         for row in res["rows"]:
             print(json.dumps({k: row[k] for k in ("nfe_budget", "nfe", "vjp", "w2", "mmd")
                               if k in row}))

@@ -21,9 +21,10 @@ from .flows.nfe import CountingNet
 from .integrity import verify_record, write_record
 from .io import DIGEST_KEY, atomic_path, write_json_atomic
 from .models import build_model
+from .progress import Progress
 from .provenance import pick_device, record
 from .train import TrainConfig, load_trained, train
-from .tune import grid_search
+from .tune import grid_points, grid_search
 
 
 def _method_params(spec: dict) -> tuple[str, dict]:
@@ -100,8 +101,14 @@ def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, 
                t_eps=var.get("t_eps", spec["sweep"].get("t_eps", 1e-3)), device=device)
 
 
-def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
-    """Pick the sampler's hyper-parameters per NFE on the validation split."""
+def _job_name(spec: dict) -> str:
+    return (f"{spec['experiment']}/{spec['dataset']} {spec['variant']['name']} ({spec['solver']}) "
+            f"seed {spec['seed']}")
+
+
+def run_tune(spec: dict, ckpt: str | Path, out: str | Path, progress: bool = True) -> dict:
+    """Pick the sampler's hyper-parameters per NFE on the validation split (one progress line
+    per grid point and NFE budget)."""
     verify_data(spec)
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
@@ -110,10 +117,15 @@ def run_tune(spec: dict, ckpt: str | Path, out: str | Path) -> dict:
     grid = spec["variant"].get("tune", {})
     start = time.perf_counter()
     per_nfe = {}
+    n_points = len(grid_points(grid))
+    bar = Progress(f"tune {_job_name(spec)} on {device}:", n_points * len(spec["nfe"]), progress)
     for nfe in spec["nfe"]:
         def run(params: dict, nfe: int = nfe) -> dict:
             return family.evaluate(spec, make_generator(spec, net, sigma, nfe, params, device), "val")
-        per_nfe[str(nfe)] = grid_search(grid, run, lambda m: m[metric])
+
+        def point(params: dict, value: float, nfe: int = nfe) -> None:
+            bar.step(nfe=nfe, params=params, **{metric: value})
+        per_nfe[str(nfe)] = grid_search(grid, run, lambda m: m[metric], on_point=point)
     result = {"job": "tune", "split": "val", "metric": metric, "grid_keys": sorted(grid),
               "experiment": spec["experiment"], "dataset": spec["dataset"],
               "variant": spec["variant"]["name"], "solver": spec["solver"], "seed": spec["seed"],
@@ -175,8 +187,10 @@ def tuned_params(path: str | Path, spec: dict, nfe: int, ckpt_sha256: str | None
     return dict(best)
 
 
-def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path | None = None) -> dict:
-    """Evaluate on the test split at every NFE budget (parameters chosen on validation)."""
+def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path | None = None,
+              progress: bool = True) -> dict:
+    """Evaluate on the test split at every NFE budget (parameters chosen on validation); one
+    progress line per budget."""
     verify_data(spec)
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
@@ -186,6 +200,7 @@ def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path |
     chosen = read_tuned(tuned, spec, net.ckpt_sha256) if tuned else {}
     rows = []
     start = time.perf_counter()
+    bar = Progress(f"sweep {_job_name(spec)} on {device}:", len(spec["nfe"]), progress)
     for nfe in spec["nfe"]:
         params = chosen.get(str(nfe), {}).get("best", {})
         gen = make_generator(spec, net, sigma, nfe, params, device)
@@ -193,6 +208,8 @@ def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path |
         rows.append({"nfe_budget": nfe, "nfe": gen.nfe_per_call, "steps": gen.steps_per_call,
                      "vjp": gen.vjp_per_call,
                      "calls": gen.calls, "wall_s": gen.wall_s, "params": params, **metrics})
+        bar.step(nfe=nfe, **{k: v for k, v in metrics.items()
+                             if isinstance(v, float | int) and not isinstance(v, bool)})
     result = {"job": "sweep", "split": "test", "experiment": spec["experiment"],
               "dataset": spec["dataset"], "variant": spec["variant"]["name"],
               "method": spec["method"]["name"], "sampler": spec["variant"]["sampler"],

@@ -43,3 +43,33 @@ def test_ci_runs_the_readme_test_command():
     assert commands[1:3] == ["make smoke", "make test"]
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in ci.splitlines()[-1]
+
+
+# Requirements that no module imports, each with the reason it is still a requirement.
+NOT_IMPORTED = {
+    "packaging": "pin for Snakemake's resolver",
+    "snakemake-interface-common": "pin for Snakemake's resolver",
+    "snakemake-executor-plugin-slurm": "loaded by Snakemake for the slurm profile",
+    "dvc": "command-line tool",
+    "netcdf4": "xarray's engine for the OISST files",
+}
+IMPORT_NAMES = {"torch-fidelity": "torch_fidelity", "pot": "ot", "pyyaml": "yaml",
+                "scikit-image": "skimage", "iris-sample-data": "iris_sample_data"}
+
+
+def test_every_requirement_is_imported_or_has_a_reason():
+    """An unused requirement costs every install time and disk (torchsde and tabulate were)."""
+    deps = [re.split(r"[=<>!~ \[]", d, maxsplit=1)[0].lower()
+            for d in _pyproject()["project"]["dependencies"]]
+    sources = "\n".join(p.read_text() for folder in ("idff", "workflow", "benchmarks")
+                        for p in (REPO / folder).rglob("*") if p.suffix in (".py", ".smk")
+                        or p.name == "Snakefile")
+    unused = []
+    for dep in deps:
+        if dep in NOT_IMPORTED:
+            continue
+        module = IMPORT_NAMES.get(dep, dep.replace("-", "_"))
+        if not re.search(rf"^\s*(import|from)\s+{re.escape(module)}\b", sources, re.M):
+            unused.append(dep)
+    assert not unused, f"requirements nothing imports: {unused}"
+    assert set(NOT_IMPORTED) <= set(deps), "a NOT_IMPORTED entry is no longer a requirement"

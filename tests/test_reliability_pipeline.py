@@ -67,7 +67,7 @@ def make_repo(dest: Path, cfg: dict) -> Path:
     """A copy of the repository running ``cfg``, with dvc.yaml's paper stage in step with it."""
     repo = copy_repo(dest, cfg)
     dvc = yaml.safe_load((repo / "dvc.yaml").read_text())
-    dvc["stages"]["paper"]["foreach"] = dvc_items(cfg["paper_targets"])
+    dvc["stages"]["paper"]["foreach"] = dvc_items(cfg["paper_targets"], cfg)
     dvc.pop("plots", None)  # fig_nfe is not a target here
     (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     return repo

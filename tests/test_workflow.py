@@ -81,7 +81,7 @@ def test_dvc_yaml_matches_config():
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     for name in ("config.yaml", "smoke.yaml"):
         cfg = yaml.safe_load((REPO / "config" / name).read_text())
-        assert dvc["stages"]["paper"]["foreach"] == dvc_items(cfg["paper_targets"]), name
+        assert dvc["stages"]["paper"]["foreach"] == dvc_items(cfg["paper_targets"], cfg), name
 
 
 @pytest.fixture(scope="module")

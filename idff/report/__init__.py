@@ -73,7 +73,7 @@ TARGETS: dict[str, Target] = {
 
 # Each data family's tables and figures live in its own module and join the registry here
 # (after Target exists: those modules import it).
-_FAMILY_REPORTS = ("md", "sst", "images", "paper_figures", "claims")
+_FAMILY_REPORTS = ("md", "sst", "images", "paper_figures", "training", "claims")
 for _module in _FAMILY_REPORTS:
     TARGETS.update(importlib.import_module(f"{__name__}.{_module}").TARGETS)
 
@@ -81,6 +81,17 @@ for _module in _FAMILY_REPORTS:
 def experiment_targets(cfg: dict, exp: str) -> list[str]:
     """The configured paper targets that read experiment ``exp``'s results."""
     return [t for t in cfg.get("paper_targets", {}) if t in TARGETS and TARGETS[t].experiment == exp]
+
+
+def experiment_inputs(cfg: dict, exp: str) -> list[str]:
+    """The files under ``results/<kind>/<exp>/`` that any configured target reads: what
+    ``snakemake sweep_<exp>`` (DVC stage ``sweep@<exp>``) makes. A target over several
+    experiments gets each one's files from that experiment's sweep, never another's jobs."""
+    files = []
+    for t in cfg.get("paper_targets", {}):
+        if t in TARGETS and exp in TARGETS[t].experiments(cfg):
+            files += [f for f in target_inputs(t, cfg) if f.split("/")[2:3] == [exp]]
+    return list(dict.fromkeys(files))
 
 
 def _get(target: str) -> Target:
@@ -107,5 +118,5 @@ def make_target(target: str, cfg: dict, results: Path, out: Path) -> list[Path]:
     return t.build(target, cfg, t.experiment, Path(results), Path(out))
 
 
-__all__ = ["TARGETS", "Target", "experiment_targets", "expected_floor_files", "expected_metric_files",
+__all__ = ["TARGETS", "Target", "experiment_inputs", "experiment_targets", "expected_floor_files", "expected_metric_files",
            "expected_sample_files", "make_target", "target_inputs"]

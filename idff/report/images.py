@@ -65,18 +65,18 @@ class Quoted:
 QUOTED: dict[str, list[Quoted]] = {
     "cifar10": [
         Quoted("IDFF, authors' README (v1 code)", "5.87", "NFE 10 = 10 SRK steps", 100,
-               "IDFF GitHub README; METHOD.md §7"),
+               "IDFF GitHub README; docs/method.md §7"),
         Quoted("IDFF, paper v4 abstract", "2.78", "10 NFE (the paper counts solver steps)", None,
                "arXiv 2409.14599 v4; no code for this model: 100 passes if SRK as in the code"),
-        Quoted("DPM-Solver-v3", "2.51", "NFE 10", 10, "METHOD.md §7 anchor"),
-        Quoted("UniPC", "3.87", "NFE 10", 10, "METHOD.md §7 anchor"),
-        Quoted("DPM-Solver", "4.70", "NFE 10", 10, "METHOD.md §7 anchor"),
-        Quoted("EDM (Heun)", "1.97", "35 NFE", 35, "METHOD.md §7 anchor"),
-        Quoted("OT-CFM (adaptive dopri5)", "about 3.5", "adaptive", None, "METHOD.md §7 anchor"),
+        Quoted("DPM-Solver-v3", "2.51", "NFE 10", 10, "docs/method.md §7 (anchor)"),
+        Quoted("UniPC", "3.87", "NFE 10", 10, "docs/method.md §7 (anchor)"),
+        Quoted("DPM-Solver", "4.70", "NFE 10", 10, "docs/method.md §7 (anchor)"),
+        Quoted("EDM (Heun)", "1.97", "35 NFE", 35, "docs/method.md §7 (anchor)"),
+        Quoted("OT-CFM (adaptive dopri5)", "about 3.5", "adaptive", None, "docs/method.md §7 (anchor)"),
     ],
     "celeba": [
         Quoted("IDFF, authors' README (v1 code)", "11.83", "NFE 10 = 10 SRK steps", 100,
-               "IDFF GitHub README; METHOD.md §7"),
+               "IDFF GitHub README; docs/method.md §7"),
     ],
 }
 

@@ -445,13 +445,15 @@ def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Pat
             raise ReportInputError(f"roll-out file {path} holds variant {meta.get('variant')!r} at "
                                    f"NFE {meta.get('nfe_budget')!r}, but its path says "
                                    f"{job['variant']!r} at NFE {job['nfe']}; delete it and rerun")
-        flat = gen.reshape(-1, 2)
+        # frame 0 of every chain is the given (true) start frame, shared by all variants: left
+        # out, or it alone decides the JS of chains that leave the truth's bins (equal labels)
+        flat = gen[:, 1:].reshape(-1, 2)
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in (meta.get("params") or {}).items())
         label = f"{_label(e, job['variant'], job['solver'])}, NFE {job['nfe']}"
         label += f" ({params})" if params else ""
         hists.append((job["variant"], label, _hist(flat, bins)[0], flat.shape[0],
-                      js_divergence(flat, pool, bins=bins)))
+                      (js_divergence(flat, pool, bins=bins), _overlap(flat, pool, bins))))
     centers = _hist(pool, bins)[1]
     positive = [h[h > 0].min() for _, _, h, _, _ in hists if (h > 0).any()]
     vmin = min(positive) if positive else 1e-6
@@ -473,7 +475,7 @@ def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Pat
             ax.set_ylabel("ψ (degrees)")
         title = "\n".join(_wrap(label, 34)) + f"\n{count} frames"
         if js is not None:
-            title += f", JS = {js:.3f}"
+            title += f", JS = {js[0]:.3f}, {js[1]:.0%} in true bins"
         ax.set_title(title, fontsize=9)
     if image is not None:
         cbar = fig.colorbar(image, ax=fig.axes[:n], shrink=0.8, pad=0.02)
@@ -529,23 +531,36 @@ def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Pat
     csv_path = out.with_suffix(".csv")
     with atomic_path(csv_path, suffix=".csv") as tmp:
         tmp.write_text(buf.getvalue())
-    js_text = "; ".join(f"{label}: JS {js:.3f}" for _, label, _, _, js in hists[1:])
+    js_text = "; ".join(f"{label}: JS {js[0]:.3f}, {js[1]:.0%} of frames in bins the truth visits"
+                        for _, label, _, _, js in hists[1:])
+    shown_ps = (n_show - 1) * frame_ps
     caption = (f"**{target}** (paper Fig. 4 analogue). Data: {data_label(s['dataset'])}"
                + ("" if s["dataset"] == "mdshare" else " (not the explicit-water benchmark)")
                + f". Top: Ramachandran densities (log colour scale, {bins}x{bins} bins over "
                f"[-180°, 180°]², per degree²) of the test trajectories and of trajectories "
                f"generated freely (each frame from the previous generated frame) from the first "
-               f"test frame at NFE {s['nfe']}, training seed {s['seed']} ({js_text}; "
-               f"Jensen-Shannon divergence in nats against the truth). Bottom: φ and ψ over the "
-               f"first {window:g} ps, truth (black) and generated from the same start; lines "
-               f"break where an angle wraps at ±180°. Generated and true trajectories are not "
-               f"expected to coincide frame by frame after the first few ps (the dynamics are "
-               f"stochastic); compare their ranges and switching. Deterministic samplers (ODE) "
-               f"map a frame to one next frame, so their free runs cannot fluctuate like the "
-               f"stochastic truth.")
+               f"test frame at NFE {s['nfe']}, training seed {s['seed']}, the start frame left "
+               f"out ({js_text}; Jensen-Shannon divergence in nats against the truth: at most "
+               f"ln 2 = 0.693 and set by the shared mass only, so chains that leave the truth's "
+               f"bins in different places can score alike). Bottom: φ and ψ over the "
+               f"first {shown_ps:g} ps"
+               + (f" (of the {window:g} ps asked for: the chains are shorter)"
+                  if shown_ps < window else "")
+               + ", truth (black) and generated from the same start; lines "
+               "break where an angle wraps at ±180°. Generated and true trajectories are not "
+               "expected to coincide frame by frame after the first few ps (the dynamics are "
+               "stochastic); compare their ranges and switching. Deterministic samplers (ODE) "
+               "map a frame to one next frame, so their free runs cannot fluctuate like the "
+               "stochastic truth.")
     cap_path = out.with_suffix(".caption.md")
     write_text_atomic(cap_path, caption + "\n")
     return [png, csv_path, cap_path]
+
+
+def _overlap(gen: np.ndarray, pool: np.ndarray, bins: int) -> float:
+    """Share of generated frames in Ramachandran bins that the truth visits."""
+    g = _hist(gen, bins)[0]
+    return float(g[_hist(pool, bins)[0] > 0].sum() / g.sum())
 
 
 def _wrap(text: str, width: int) -> list[str]:

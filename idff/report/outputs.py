@@ -26,7 +26,34 @@ def paper_outputs(target: str, path: str) -> list[str]:
     raise ValueError(f"paper target {target!r} must start with table_ or fig_")
 
 
-def dvc_items(paper_targets: dict[str, str]) -> dict[str, dict[str, str]]:
-    """The ``foreach`` items of dvc.yaml's ``paper`` stage."""
-    return {t: dict(zip(OUTPUT_KEYS, paper_outputs(t, p), strict=True))
+DEP_KEYS = ("in1", "in2", "in3", "in4")
+
+
+def dvc_deps(target: str, cfg: dict) -> list[str]:
+    """The result folders ``target`` reads (``results/<kind>/<experiment>``), in DEP_KEYS slots.
+
+    DVC cannot splice a list into a stage's ``deps``, so each paper item carries a fixed number
+    of folders (repeated when fewer); a target reading more folders than slots depends on the
+    whole ``results/<kind>`` folders instead. So `dvc repro paper@table_toy` runs only toy jobs.
+    """
+    from . import target_inputs
+
+    files = [f for f in target_inputs(target, cfg) if f.startswith("results/")]
+    for depth in (3, 2):
+        dirs = list(dict.fromkeys("/".join(f.split("/")[:depth]) for f in files))
+        if len(dirs) <= len(DEP_KEYS):
+            break
+    else:
+        raise ValueError(f"paper target {target} reads {len(dirs)} result folders, more than the "
+                         f"{len(DEP_KEYS)} dependency slots of dvc.yaml's paper stage")
+    if not dirs:
+        raise ValueError(f"paper target {target} reads no result files")
+    return dirs + [dirs[0]] * (len(DEP_KEYS) - len(dirs))
+
+
+def dvc_items(paper_targets: dict[str, str], cfg: dict) -> dict[str, dict[str, str]]:
+    """The ``foreach`` items of dvc.yaml's ``paper`` stage: each target's three outputs and the
+    result folders it reads."""
+    return {t: {**dict(zip(OUTPUT_KEYS, paper_outputs(t, p), strict=True)),
+                **dict(zip(DEP_KEYS, dvc_deps(t, cfg), strict=True))}
             for t, p in paper_targets.items()}

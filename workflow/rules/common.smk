@@ -14,7 +14,7 @@ from idff.config import (
 )
 from idff import packing
 from idff.families import get_family
-from idff.report import TARGETS, experiment_targets, target_inputs
+from idff.report import TARGETS, experiment_inputs, experiment_targets, target_inputs
 from idff.report.collect import expected_floor_files, expected_metric_files
 from idff.report.outputs import paper_outputs
 
@@ -49,6 +49,9 @@ envvars:
 
 os.environ.update(PATH=os.pathsep.join([os.path.dirname(PY), os.getenv("PATH", "")]))
 EXPERIMENTS = list(config["experiments"])
+# The config's `progress` key reaches every job as IDFF_PROGRESS (read by the idff CLI): with it
+# on (the default) jobs write progress lines into their logs.
+os.environ.update(IDFF_PROGRESS="1" if config.get("progress", True) else "0")
 
 
 def _alt(names):

@@ -35,5 +35,5 @@ for _target, _path in config["paper_targets"].items():
         conda:
             "../envs/idff.yaml"
         shell:
-            "idff --no-progress report {params.target} --config-json {params.cfg:q} --out {output.main} "
+            "idff report {params.target} --config-json {params.cfg:q} --out {output.main} "
             "> {log} 2>&1"

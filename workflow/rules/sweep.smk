@@ -21,7 +21,7 @@ rule tune:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress tune --spec {params.spec:q} --ckpt {input.ckpt} --out {output} > {log} 2>&1"
+        "idff tune --spec {params.spec:q} --ckpt {input.ckpt} --out {output} > {log} 2>&1"
 
 
 rule sweep:
@@ -49,7 +49,7 @@ rule sweep:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress sweep --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
+        "idff sweep --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
         "--out {output} > {log} 2>&1"
 
 
@@ -78,7 +78,7 @@ rule sample:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress sample --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
+        "idff sample --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
         "--nfe {wildcards.nfe} --n {params.n} --out {output} > {log} 2>&1"
 
 
@@ -111,7 +111,7 @@ rule floor:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress floor --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "idff floor --spec {params.spec:q} --out {output} > {log} 2>&1"
 
 
 for _exp in EXPERIMENTS:
@@ -123,4 +123,6 @@ for _exp in EXPERIMENTS:
         input:
             expected_metric_files(config, _exp),
             expected_floor_files(config, _exp),
-            [f for t in experiment_targets(config, _exp) for f in target_inputs(t, config)],
+            experiment_inputs(config, _exp),
+            f"results/summary/{_exp}",
+            f"results/plots/{_exp}",

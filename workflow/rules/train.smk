@@ -13,7 +13,7 @@ rule data:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress prepare --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "idff prepare --spec {params.spec:q} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -40,7 +40,7 @@ rule train:
     conda:
         "../envs/idff.yaml"
     shell:
-        "idff --no-progress train --spec {params.spec:q} --out {output.ckpt} > {log} 2>&1"
+        "idff train --spec {params.spec:q} --out {output.ckpt} > {log} 2>&1"
 
 
 for _exp in EXPERIMENTS:
