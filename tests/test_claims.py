@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -319,3 +320,22 @@ def test_claims_config_holds_the_toy_paper_and_md_cpu_experiments():
     toy = yaml.safe_load(open("config/toy_paper.yaml"))["experiments"]
     md = yaml.safe_load(open("config/md_cpu.yaml"))["experiments"]
     assert claims == {**toy, **md}  # so results of either run are reused, never recomputed
+
+
+def test_ledger_names_the_data_sets_a_claim_holds_on(tmp_path):
+    cfg = _ledger_cfg()
+    toy = cfg["experiments"]["toy"]
+    toy["datasets"] = ["8gaussians", "moons"]
+    _fake_results(tmp_path / "results", cfg)  # writes 8gaussians only
+    for kind in ("metrics", "floor"):
+        for p in (tmp_path / "results" / kind / "toy" / "8gaussians").rglob("*.json"):
+            q = Path(str(p).replace("/8gaussians/", "/moons/"))
+            q.parent.mkdir(parents=True, exist_ok=True)
+            obj = json.loads(p.read_text())
+            obj["dataset"] = "moons"
+            for row in obj.get("rows", []):
+                if obj["variant"] == "idff2_ot":  # order 2 no better than order 1 on moons
+                    row["mmd"], row["mmd_biased"] = 0.06, 0.061
+            q.write_text(json.dumps(obj))
+    c3 = {c.key: c for c in build_claims(cfg, tmp_path / "results", "table_claims")}["C3"]
+    assert c3.verdict == "holds only on 8gaussians (not on moons)", c3.verdict
