@@ -140,13 +140,13 @@ def validate_config(cfg: dict) -> None:
     check_semantics(cfg)
 
 
-def _check_finite(node: Any, where: str) -> None:
+def _check_finite(node: Any, where: str, what: str = "config key") -> None:
     """NaN and inf pass every numeric bound of a JSON schema (all comparisons are False)."""
     if isinstance(node, float) and not math.isfinite(node):
-        raise ConfigError(f"config key {where or '(top level)'}: {node} is not a finite number")
+        raise ConfigError(f"{what} {where or '(top level)'}: {node} is not a finite number")
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for k, v in items:
-        _check_finite(v, f"{where}.{k}" if where else str(k))
+        _check_finite(v, f"{where}.{k}" if where else str(k), what)
 
 
 def _check_names(cfg: dict) -> None:

@@ -7,10 +7,9 @@ with the key named, before any work, instead of a TypeError deep in a job.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from .config import ConfigError, _schema, _Validator
+from .config import ConfigError, _check_finite, _schema, _Validator
 
 #: spec section -> JSON pointer into the schema (a method or variant is checked as a one-entry
 #: ``methods`` / ``variants`` mapping, so the schema's own definition of those applies)
@@ -29,7 +28,7 @@ def validate_spec(spec: Any, keys: tuple[str, ...]) -> dict:
     if missing:
         raise ConfigError(f"--spec lacks the keys {missing}; make specs with idff.config or use "
                           f"--config")
-    _finite(spec, "")
+    _check_finite(spec, "", "--spec key")
     for key, kind in SCALARS.items():
         if key in spec and (not isinstance(spec[key], kind) or isinstance(spec[key], bool)):
             raise ConfigError(f"--spec key {key}: {spec[key]!r} is not a {kind.__name__}")
@@ -39,22 +38,9 @@ def validate_spec(spec: Any, keys: tuple[str, ...]) -> dict:
         for k, ptr in SECTIONS.items() if k in spec]
     if "family" in spec:
         checks.append(("family", spec["family"], "#/$defs/experiment/properties/family"))
-    if isinstance(spec.get("method"), dict):
-        m = dict(spec["method"])
-        name = m.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError("--spec key method.name: missing or not a string")
-        checks.append(("method", {name: m}, "#/$defs/experiment/properties/methods"))
-    elif "method" in spec:
-        raise ConfigError(f"--spec key method: {spec['method']!r} is not a mapping")
-    if isinstance(spec.get("variant"), dict):
-        v = dict(spec["variant"])
-        name = v.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError("--spec key variant.name: missing or not a string")
-        checks.append(("variants", {name: v}, "#/$defs/experiment/properties/variants"))
-    elif "variant" in spec:
-        raise ConfigError(f"--spec key variant: {spec['variant']!r} is not a mapping")
+    for key, section in (("method", "methods"), ("variant", "variants")):
+        if key in spec:
+            checks.append((section, _named(spec, key), f"#/$defs/experiment/properties/{section}"))
     for key, value, ref in checks:
         errors = sorted(_Validator({"$defs": defs, "$ref": ref}).iter_errors(value),
                         key=lambda e: list(e.absolute_path))
@@ -65,9 +51,12 @@ def validate_spec(spec: Any, keys: tuple[str, ...]) -> dict:
     return spec
 
 
-def _finite(node: Any, where: str) -> None:
-    if isinstance(node, float) and not math.isfinite(node):
-        raise ConfigError(f"--spec key {where or '(top level)'}: {node} is not a finite number")
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for k, v in items:
-        _finite(v, f"{where}.{k}" if where else str(k))
+def _named(spec: dict, key: str) -> dict:
+    """``spec[key]`` ({"name": n, ...settings}) as the config's {n: settings}, for the schema."""
+    if not isinstance(spec[key], dict):
+        raise ConfigError(f"--spec key {key}: {spec[key]!r} is not a mapping")
+    entry = dict(spec[key])
+    name = entry.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"--spec key {key}.name: missing or not a string")
+    return {name: entry}
