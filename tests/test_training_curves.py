@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from idff.config import validate_config
+from idff.io import save_checkpoint
 from idff.report import make_target, target_inputs
 from idff.report.collect import ReportInputError, metric_jobs
 from idff.report.dvc_files import write_dvc_files
@@ -60,7 +60,7 @@ def write_results(cfg: dict, root: Path) -> None:
 
 def test_read_curve_uses_the_csv_else_the_checkpoint_history(tmp_path):
     ckpt = tmp_path / "seed0.pt"
-    torch.save({"history": [[50, 2.0], [100, 1.5]]}, ckpt)
+    save_checkpoint(ckpt, {"history": [[50, 2.0], [100, 1.5]]})  # a run without a curve file
     df, source = read_curve(ckpt)
     assert source == "checkpoint" and df["loss"].tolist() == [2.0, 1.5]
     write_curve(ckpt, [0.9, 0.8, 0.7])
