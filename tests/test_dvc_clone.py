@@ -8,7 +8,6 @@ with two methods (about a dozen jobs); everything else is the repository as comm
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import BIN, REPO, run, smoke_config
+from workflow_helpers import BIN, REPO, digests, run, smoke_config
 
 from idff.config import validate_config
 
@@ -63,13 +62,6 @@ def fresh_repo(dest: Path) -> Path:
     git(["add", "-A"], dest)
     git(["commit", "-qm", "fresh"], dest)
     return dest
-
-
-def digests(root: Path) -> dict[str, str]:
-    """Every result file's hash (Snakemake's .snakemake_timestamp markers are not results)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "results").rglob("*"))
-            if p.is_file() and p.name != ".snakemake_timestamp"}
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -54,3 +55,11 @@ def snakemake(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
 def nothing_to_do(proc: subprocess.CompletedProcess) -> bool:
     out = proc.stdout + proc.stderr
     return "Nothing to be done" in out
+
+
+def digests(root: Path, under: str = "results") -> dict[str, str]:
+    """Every result file's sha256 under ``root/under`` (Snakemake's .snakemake_timestamp markers
+    in directory outputs are its bookkeeping, not results, and DVC ignores them)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / under).rglob("*"))
+            if p.is_file() and p.name != ".snakemake_timestamp"}
