@@ -21,9 +21,9 @@ import torch
 from idff.data.toy import ToyPairs, toy_split
 from idff.flows.methods import build_method
 from idff.flows.nfe import CountingNet
+from idff.flows.sampling import generate
 from idff.models.mlp import MLP
 from idff.provenance import git_commit
-from idff.sample import generate
 from idff.train import ema_update
 
 

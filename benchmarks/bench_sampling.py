@@ -2,7 +2,7 @@
 
 Issue 8, item 2. Target: first-order samplers within 1.15x of the floor, the floor being NFE
 bare forward passes of the same network at the same batch (``net(x, t)`` under no_grad, no
-wrapper, time tensors made beforehand). Measured for the plain path (``idff.sample.generate``)
+wrapper, time tensors made beforehand). Measured for the plain path (``idff.flows.sampling.generate``)
 and the fused loop (``idff.flows.fused.fused_generate``, config ``sweep.fused``), on the toy
 network (MLP 2 -> 3 x 256 SELU), one thread, process CPU time (robust to the other jobs on a
 shared machine), floor and sampler runs interleaved, median over repetitions.
@@ -29,8 +29,8 @@ from torch.func import grad, jvp
 
 from idff.flows.fused import can_fuse, fused_generate
 from idff.flows.nfe import CountingNet
+from idff.flows.sampling import generate
 from idff.models.mlp import MLP
-from idff.sample import generate
 
 ORDER1 = {"idff1": ("euler", {"sigma_s": 0.3}), "cfm": ("euler", {}), "pf": ("euler", {}),
           "bridge_sde": ("euler_maruyama", {"g_scale": 1.0}), "native": ("euler", {})}

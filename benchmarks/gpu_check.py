@@ -55,8 +55,8 @@ if importlib.util.find_spec("ot") is None:  # POT: only the OT couplings use it
     sys.modules["ot"] = types.ModuleType("ot")
 
 from idff.data.images import ImagePairs  # noqa: E402
-from idff.families.generator import Generator  # noqa: E402
 from idff.families.images import to_uint8  # noqa: E402
+from idff.flows.generator import Generator  # noqa: E402
 from idff.flows.methods import build_method  # noqa: E402
 from idff.flows.nfe import CountingNet  # noqa: E402
 from idff.models.unet import UNet, count_parameters  # noqa: E402

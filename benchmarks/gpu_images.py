@@ -37,8 +37,8 @@ if str(ROOT) not in sys.path:
 
 from idff.data.images import ImagePairs, offline_cifar_like  # noqa: E402
 from idff.flows.nfe import CountingNet  # noqa: E402
+from idff.flows.sampling import generate  # noqa: E402
 from idff.models.unet import UNet, count_parameters  # noqa: E402
-from idff.sample import generate  # noqa: E402
 
 PAPER = {"model_channels": 128, "channel_mult": (1, 2, 2, 4), "num_res_blocks": 2,
          "attention_resolutions": (16,), "num_heads": 4, "num_head_channels": 64, "dropout": 0.1}

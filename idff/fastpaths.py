@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .families.generator import Generator
-from .flows.fused import fused_generate
+from .flows.generator import FusedGenerator, Generator
 
 RUNTIME_MODEL_KEYS = ("compile",)  # model settings that change speed, not the network
 NO_COMPILE_SAMPLERS = ("idff2", "idff3")  # nested autograd through the network
@@ -54,14 +53,6 @@ def compile_model(model: nn.Module, model_cfg: dict, sampler: str | None = None,
         return False
     model.compile(backend=backend)
     return True
-
-
-class FusedGenerator(Generator):
-    """A ``Generator`` whose calls go through ``fused_generate`` (plain loop where not fusable)."""
-
-    @staticmethod
-    def _generate(*args, **kwargs):
-        return fused_generate(*args, **kwargs)
 
 
 def generator_class(sweep_cfg: dict) -> type[Generator]:

@@ -10,18 +10,17 @@ from torch import nn
 
 from idff import jobs
 from idff.config import eval_spec, validate_config
-from idff.families.generator import Generator
 from idff.fastpaths import (
-    FusedGenerator,
     architecture,
     compile_model,
     generator_class,
     wants_fused,
 )
 from idff.flows.fused import can_fuse, fused_generate
+from idff.flows.generator import FusedGenerator, Generator
 from idff.flows.nfe import CountingNet
+from idff.flows.sampling import generate
 from idff.models.mlp import MLP
-from idff.sample import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -127,7 +126,7 @@ def test_fused_generator_matches_generator():
 
 def test_fused_generator_goes_through_the_fused_loop(monkeypatch):
     """Equal samples alone would not show the fused loop ran: spy on it."""
-    import idff.fastpaths as fp
+    import idff.flows.generator as fp
 
     seen = []
 

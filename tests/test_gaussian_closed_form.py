@@ -34,7 +34,7 @@ from scipy.integrate import quad, solve_ivp
 from torch import nn
 
 from idff.flows.nfe import CountingNet
-from idff.sample import generate
+from idff.flows.sampling import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

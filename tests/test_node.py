@@ -10,8 +10,8 @@ import torch
 from idff.flows.methods import METHOD_CLASSES, build_method
 from idff.flows.nfe import CountingNet
 from idff.flows.node import NODE
+from idff.flows.sampling import generate
 from idff.models import build_model
-from idff.sample import generate
 
 
 class Linear(torch.nn.Module):

@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 from idff.flows.nfe import CountingNet
+from idff.flows.sampling import generate
 from idff.flows.solvers import (
     budget_is_valid,
     integrate,
     integrate_adaptive,
     steps_for_budget,
 )
-from idff.sample import generate
 
 A = -1.3
 

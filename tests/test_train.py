@@ -9,9 +9,9 @@ from idff import jobs
 from idff.config import eval_spec
 from idff.families import get_family
 from idff.flows.nfe import CountingNet
+from idff.flows.sampling import generate
 from idff.io import CheckpointError, load_checkpoint
 from idff.metrics.distribution import wasserstein2
-from idff.sample import generate
 from idff.train import TrainConfig, TrainingDiverged, load_trained, resume_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")

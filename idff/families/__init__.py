@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
-from .generator import Generator
+from ..flows.generator import Generator
 
 FAMILIES: dict[str, str] = {
     "toy": "idff.families.toy:ToyFamily",

@@ -32,8 +32,8 @@ from ..data.images import (
     load_image_dataset,
     prepare_image_splits,
 )
+from ..flows.generator import Generator
 from ..io import atomic_path
-from .generator import Generator
 
 DATA_NAME = "images.npz"
 REAL_DATASETS = ("cifar10", "celeba")

@@ -46,6 +46,7 @@ from ..data.md import (
     simulate_parallel,
     split_trajectories,
 )
+from ..flows.generator import Generator
 from ..io import atomic_path
 from ..metrics.md import (
     DEFAULT_BASINS,
@@ -56,7 +57,6 @@ from ..metrics.md import (
     js_divergence,
     prediction_metrics,
 )
-from .generator import Generator
 
 DATASET_SOURCES = {"openmm_vacuum": "vacuum", "openmm_obc": "obc", "mdshare": "mdshare"}
 DATA_NAME = "dihedrals.npz"

@@ -61,8 +61,8 @@ from ..data.sst import (
     select_windows,
 )
 from ..flows.fields import STOCHASTIC
+from ..flows.generator import Generator
 from ..metrics.probabilistic import LeadScoreAccumulator, climatology_forecast
-from .generator import Generator
 
 DATA_NAME = "sst.nc"
 #: Keys of ``spec["data"]`` that shape the prepared file (the rest shape training/evaluation).

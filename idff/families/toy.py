@@ -7,8 +7,8 @@ from torch import Tensor
 
 from ..config import check_toy_data
 from ..data.toy import FreshToyPairs, ToyPairs, toy_split
+from ..flows.generator import Generator
 from ..metrics.distribution import distribution_metrics
-from .generator import Generator
 
 
 class ToyFamily:

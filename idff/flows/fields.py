@@ -30,6 +30,7 @@ SAMPLER_PARAMS: dict[str, tuple[str, ...]] = {
     "native": (),
 }
 STOCHASTIC = {"bridge_sde"}
+FIRST_ORDER = ("cfm", "pf", "bridge_sde", "idff1")  # drift affine in the two heads
 
 
 @dataclass
@@ -67,32 +68,56 @@ def make_field(sampler: str, net: CountingNet, *, sigma: float, params: dict | N
     def v_cfm(x: Tensor, x1_hat: Tensor, t: float) -> Tensor:
         return (x1_hat - x) / max(1.0 - t, t_eps)
 
-    if sampler == "cfm":
-        return Field(lambda x, t: v_cfm(x, heads(x, t)[0], t))
-    if sampler == "pf":
-        def pf(x: Tensor, t: float) -> Tensor:
-            x1_hat, s_hat = heads(x, t)
-            return v_cfm(x, x1_hat, t) - s_hat
-        return Field(pf)
-    if sampler == "bridge_sde":
-        g = float(params.get("g_scale", 1.0)) * sigma
+    if sampler in FIRST_ORDER:
+        coef = first_order_coefficients(sampler, sigma, params)
 
-        def bridge(x: Tensor, t: float) -> Tensor:
+        def first_order(x: Tensor, t: float) -> Tensor:
             x1_hat, s_hat = heads(x, t)
-            return v_cfm(x, x1_hat, t) - s_hat + (g**2 / sigma**2) * s_hat
-        return Field(bridge, diffusion=lambda t: g)
-    if sampler == "idff1":
-        sigma_s = float(params.get("sigma_s", sigma))
-
-        def idff1(x: Tensor, t: float) -> Tensor:
-            x1_hat, s_hat = heads(x, t)
-            a = math.sqrt(max(0.0, 1.0 - sigma_s**2 * t * (1 - t)))
-            return a * v_cfm(x, x1_hat, t) + sigma_s * math.sqrt(t * (1 - t)) * s_hat
-        diff = (lambda t: sigma_s**2 * math.sqrt(t * (1 - t))) if params.get("noise") else None
-        return Field(idff1, diffusion=diff)
+            a, score_weights = coef(t)
+            out = a * v_cfm(x, x1_hat, t)
+            for c in score_weights:
+                out = out + c * s_hat
+            return out
+        return Field(first_order, diffusion=_first_order_diffusion(sampler, sigma, params))
     order = int(sampler[-1])
     gammas = [float(params.get(f"gamma{k}", 0.0)) for k in range(1, order + 1)]
     return Field(_higher_order(net, heads, v_cfm, gammas, sigma, cond), info={"order": order})
+
+
+def first_order_coefficients(sampler: str, sigma: float, params: dict
+                             ) -> Callable[[float], tuple[float, tuple[float, ...]]]:
+    """``t -> (a, (c_1, ...))`` of a first-order IDFF sampler: its drift is
+    ``a v_cfm + sum_k c_k s_hat`` with ``v_cfm = (x1_hat - x) / max(1 - t, t_eps)``.
+
+    The one definition of these samplers: ``make_field`` evaluates it term by term (in the
+    order written in METHOD.md, so results do not depend on how the terms are grouped) and the
+    fused loop (``fused.coefficients``) folds it into two numbers per step.
+    """
+    if sampler == "cfm":
+        return lambda t: (1.0, ())
+    if sampler == "pf":
+        return lambda t: (1.0, (-1.0,))
+    if sampler == "bridge_sde":
+        g = float(params.get("g_scale", 1.0)) * sigma
+        return lambda t: (1.0, (-1.0, g**2 / sigma**2))
+    if sampler == "idff1":
+        sigma_s = float(params.get("sigma_s", sigma))
+        return lambda t: (math.sqrt(max(0.0, 1.0 - sigma_s**2 * t * (1 - t))),
+                          (sigma_s * math.sqrt(t * (1 - t)),))
+    raise ValueError(f"sampler {sampler!r} is not first order; first-order samplers: "
+                     f"{', '.join(FIRST_ORDER)}")
+
+
+def _first_order_diffusion(sampler: str, sigma: float, params: dict
+                           ) -> Callable[[float], float] | None:
+    """g(t) of the stochastic first-order samplers (None: an ODE)."""
+    if sampler == "bridge_sde":
+        g = float(params.get("g_scale", 1.0)) * sigma
+        return lambda t: g
+    if sampler == "idff1" and params.get("noise"):
+        sigma_s = float(params.get("sigma_s", sigma))
+        return lambda t: sigma_s**2 * math.sqrt(t * (1 - t))
+    return None
 
 
 def _higher_order(net: CountingNet, heads, v_cfm, gammas: list[float], sigma: float,

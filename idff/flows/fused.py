@@ -1,6 +1,6 @@
 """Fused fixed-step sampling for first-order fields: the small-batch fast path (issue 8).
 
-The plain path (``idff.sample.generate``) calls a ``Field`` closure and then the solver's update,
+The plain path (``idff.flows.sampling.generate``) calls a ``Field`` closure and then the solver's update,
 about ten small tensor operations per step besides the network. At batches of a few samples
 (the MD family's free generation runs 2 chains for 1000 frames) their dispatch cost is of the
 order of the network forward itself. Every first-order sampler's drift is affine in the
@@ -27,9 +27,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..sample import SampleStats, generate
-from .fields import make_field
+from .fields import first_order_coefficients, make_field
 from .nfe import CountingNet
+from .sampling import SampleStats, generate
 from .solvers import steps_for_budget
 
 FUSED_SAMPLERS = ("idff1", "cfm", "pf", "bridge_sde", "native")
@@ -44,33 +44,19 @@ def can_fuse(sampler: str, solver: str) -> bool:
 
 
 def coefficients(sampler: str, sigma: float, params: dict, t_eps: float) -> Coefficients | None:
-    """``t -> (A, C)`` with drift = A (x1_hat - x) + C s_hat (None for ``native``: drift = v).
-
-    The same formulas as ``idff.flows.fields.make_field`` (which validates the arguments).
-    """
+    """``t -> (A, C)`` with drift = A (x1_hat - x) + C s_hat (None for ``native``: drift = v):
+    ``fields.first_order_coefficients`` folded into two numbers per step."""
     if sampler == "native":
         return None
+    if sampler not in FUSED_SAMPLERS:
+        raise ValueError(f"sampler {sampler!r} has no fused loop; fused samplers: "
+                         f"{', '.join(FUSED_SAMPLERS)}")
+    coef = first_order_coefficients(sampler, sigma, params)
 
-    def inv(t: float) -> float:
-        return 1.0 / max(1.0 - t, t_eps)
-
-    if sampler == "cfm":
-        return lambda t: (inv(t), 0.0)
-    if sampler == "pf":
-        return lambda t: (inv(t), -1.0)
-    if sampler == "bridge_sde":
-        g = float(params.get("g_scale", 1.0)) * sigma
-        c = -1.0 + g**2 / sigma**2
-        return lambda t: (inv(t), c)
-    if sampler == "idff1":
-        sigma_s = float(params.get("sigma_s", sigma))
-
-        def idff1(t: float) -> tuple[float, float]:
-            a = math.sqrt(max(0.0, 1.0 - sigma_s**2 * t * (1 - t)))
-            return a * inv(t), sigma_s * math.sqrt(t * (1 - t))
-        return idff1
-    raise ValueError(f"sampler {sampler!r} has no fused loop; fused samplers: "
-                     f"{', '.join(FUSED_SAMPLERS)}")
+    def fold(t: float) -> tuple[float, float]:
+        a, score_weights = coef(t)
+        return a * (1.0 / max(1.0 - t, t_eps)), sum(score_weights, 0.0)
+    return fold
 
 
 def _set_counts(net: CountingNet, nfe: int, vjp: int) -> None:
@@ -88,7 +74,7 @@ def fused_generate(net: CountingNet, sampler: str, x0: Tensor, *, sigma: float, 
                    nfe: int | None, params: dict | None = None, cond: Tensor | None = None,
                    generator: torch.Generator | None = None, t_eps: float = 1e-3,
                    rtol: float = 1e-5, atol: float = 1e-5, return_trajectory: bool = False):
-    """Drop-in for ``idff.sample.generate``: the fused loop where ``can_fuse``, else the plain one.
+    """Drop-in for ``idff.flows.sampling.generate``: the fused loop where ``can_fuse``, else the plain one.
 
     Returns ``(samples, stats)`` or ``(samples, trajectory, stats)`` like ``generate``.
     """

@@ -6,13 +6,13 @@ copies of the data's shape along dim 1 (feature dim for an MLP, channels for a U
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .couplings import COUPLINGS, couple
-from .paths import BrownianBridgePath, ConstantSigmaPath, ProbabilityPath, expand_like
+from .couplings import COUPLINGS
+from .method_base import LossOutput, Method
+from .node import NODE
+from .paths import BrownianBridgePath, ConstantSigmaPath, expand_like
 
 METHODS = ("idff", "icfm", "otcfm", "sbcfm", "node")  # method classes
 SCORE_TARGETS = ("eps", "x0")
@@ -45,49 +45,6 @@ def flow_weight(t: Tensor, kind: str) -> Tensor:
 
 def split_heads(out: Tensor, n_heads: int) -> tuple[Tensor, ...]:
     return out.chunk(n_heads, dim=1)
-
-
-def draw_time(batch: int, like: Tensor, generator: torch.Generator | None,
-              t_min: float = 0.0) -> Tensor:
-    t = torch.rand(batch, generator=generator, device=like.device, dtype=like.dtype)
-    return t_min + (1 - 2 * t_min) * t if t_min > 0 else t
-
-
-@dataclass
-class LossOutput:
-    loss: Tensor
-    parts: dict[str, Tensor | float]  # detached tensors: reading one would sync the GPU
-
-
-class Method:
-    """Base class: a probability path, a coupling and a regression loss."""
-
-    name: str = ""
-    n_heads: int = 1
-    path: ProbabilityPath
-    coupling: str = "independent"
-    t_min: float = 0.0
-
-    def pair(self, x0: Tensor, x1: Tensor, cond: Tensor | None,
-             generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        # time-series pairs carry a frame index: re-pairing them would break the labels
-        if cond is not None or self.coupling == "independent":
-            return x0, x1
-        return couple(x0, x1, self.coupling, generator=_cpu_gen(generator), reg=self.ot_reg)
-
-    ot_reg: float = 0.05
-
-    def loss(self, model: nn.Module, x0: Tensor, x1: Tensor, cond: Tensor | None = None,
-             generator: torch.Generator | None = None) -> LossOutput:
-        x0, x1 = self.pair(x0, x1, cond, generator)
-        t = draw_time(x1.shape[0], x1, generator, self.t_min)
-        eps = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
-        xt = self.path.sample_xt(x0, x1, t, eps)
-        return self.regress(model(xt, t, cond), x0, x1, t, xt, eps)
-
-    def regress(self, out: Tensor, x0: Tensor, x1: Tensor, t: Tensor, xt: Tensor,
-                eps: Tensor) -> LossOutput:
-        raise NotImplementedError
 
 
 class IDFF(Method):
@@ -169,7 +126,8 @@ class SBCFM(CFM):
         self.path, self.sigma, self.ot_reg = BrownianBridgePath(sigma), sigma, 2 * sigma**2
 
 
-METHOD_CLASSES: dict[str, type[Method]] = {"idff": IDFF, "icfm": ICFM, "otcfm": OTCFM, "sbcfm": SBCFM}
+METHOD_CLASSES: dict[str, type[Method]] = {"idff": IDFF, "icfm": ICFM, "otcfm": OTCFM, "sbcfm": SBCFM,
+                                           "node": NODE}
 
 
 def register_method(cls: type[Method]) -> type[Method]:
@@ -182,19 +140,9 @@ def build_method(name: str, **params) -> Method:
     """Make a method from its class name and parameters; unknown names list the valid ones.
 
     A config entry's own name may differ from its class (``method_class``)."""
-    if name not in METHOD_CLASSES and name == "node":
-        from . import node  # noqa: F401  registers the neural-ODE baseline
     if name not in METHOD_CLASSES:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHOD_CLASSES)}")
     try:
         return METHOD_CLASSES[name](**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for method {name!r}: {exc}") from exc
-
-
-def _cpu_gen(generator: torch.Generator | None) -> torch.Generator | None:
-    # the plan is sampled on the CPU; derive a CPU generator from a device one deterministically
-    if generator is None or generator.device.type == "cpu":
-        return generator
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
-    return torch.Generator().manual_seed(seed)

@@ -18,14 +18,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .methods import LossOutput, Method, register_method
+from .method_base import LossOutput, Method
 
 FIXED_STEP = ("euler", "midpoint", "rk4")  # torchdiffeq fixed-grid methods (rk4 = 3/8 rule)
 ADAPTIVE = ("dopri5", "bosh3", "adaptive_heun")
 NODE_SOLVERS = FIXED_STEP + ADAPTIVE
 
 
-@register_method
 class NODE(Method):
     """Neural ODE trained by integrating its field from x0 and matching x(1) to x1.
 

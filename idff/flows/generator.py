@@ -1,4 +1,8 @@
-"""A trained network bound to a sampler, a solver and an NFE budget: x0 (+ cond) -> x1."""
+"""A trained network bound to a sampler, a solver and an NFE budget: x0 (+ cond) -> x1.
+
+``Generator`` runs the plain sampling loop (``sampling.generate``); ``FusedGenerator`` the fused
+one (``fused.fused_generate``), the small-batch fast path behind ``sweep.fused``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..flows.nfe import CountingNet
-from ..sample import generate
+from .fused import fused_generate
+from .nfe import CountingNet
+from .sampling import generate
 
 
 @dataclass
@@ -47,3 +52,11 @@ class Generator:
         self.steps_per_call = stats.steps
         self.wall_s += stats.wall_s
         return res[:-1] if return_trajectory else res[0]
+
+
+class FusedGenerator(Generator):
+    """A ``Generator`` whose calls go through ``fused_generate`` (plain loop where not fusable)."""
+
+    @staticmethod
+    def _generate(*args, **kwargs):
+        return fused_generate(*args, **kwargs)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .flows.fields import IDFF_SAMPLERS, make_field
-from .flows.nfe import CountingNet
-from .flows.solvers import integrate, integrate_adaptive
+from .fields import IDFF_SAMPLERS, make_field
+from .nfe import CountingNet
+from .solvers import integrate, integrate_adaptive, steps_for_budget
 
 
 @dataclass
@@ -50,7 +50,6 @@ def generate(net: CountingNet, sampler: str, x0: Tensor, *, sigma: float, solver
             raise ValueError(f"solver {solver!r} needs an NFE budget")
         res = integrate(field, x0, solver, nfe, diffusion=field.diffusion, generator=generator,
                         return_trajectory=return_trajectory)
-        from .flows.solvers import steps_for_budget
         steps = steps_for_budget(solver, nfe)
     if return_trajectory:
         out, traj = res
