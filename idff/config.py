@@ -17,50 +17,18 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .data.toy import TOY_DATASETS
+from .errors import ConfigError
+from .families import get_family
 from .flows.fields import SAMPLER_PARAMS, STOCHASTIC
 from .flows.methods import METHODS, method_class
 from .flows.solvers import budget_is_valid
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "config.schema.yaml"
-FAMILY_DATASETS: dict[str, tuple[str, ...]] = {
-    "toy": TOY_DATASETS,
-    "md": ("openmm_vacuum", "openmm_obc", "mdshare"),
-    "sst": ("ostia", "oisst"),
-    "images": ("cifar10", "celeba", "offline_cifar", "offline_faces"),
-}
-
-#: Keys of ``experiments.<exp>.data`` that shape only evaluation (tuning, sweeps, floors, figures).
-#: Training and data preparation never see them, so changing one reruns no training.
-EVAL_ONLY_DATA_KEYS: dict[str, tuple[str, ...]] = {
-    "toy": (),
-    "md": ("eval",),
-    "sst": ("n_members", "n_windows", "n_windows_val", "eval_batch"),
-    "images": ("n_fid_samples", "n_fid_reference", "fid_batch", "feature_extractor",
-               "inception_weights", "kid_subsets", "kid_subset_size", "isc_splits"),
-}
-#: Keys that shape a family's prepared data file (the data job sees only these; the toy family
-#: prepares no file). Changing e.g. the MD split or an SST ensemble size re-simulates nothing.
-PREP_DATA_KEYS: dict[str, tuple[str, ...]] = {
-    "toy": (),
-    "md": ("n_trajectories", "ns_per_trajectory", "seeds", "frame_ps", "workers", "simulation",
-           "url", "allow_http", "timeout"),
-    "sst": ("box", "boxes", "lat_range", "min_ocean", "train_years", "val_years", "test_years",
-            "std_mode", "min_std", "raw_dir", "base_url", "retries", "timeout"),
-    "images": ("root", "image_size", "n", "n_heldout", "seed", "download", "celeba_torchvision",
-               "celeba_strict", "workers"),
-}
-
-
 # The schema's patterns again, matched in full: JSON Schema's `pattern` is a search and Python's
 # `$` also matches before a trailing newline, so "toy\n" passes "^[A-Za-z0-9][A-Za-z0-9_-]*$".
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 TARGET_NAME = re.compile(r"(table|fig)_[a-z0-9_]+")
 TARGET_PATH = re.compile(r"results/[A-Za-z0-9_./-]+")
-
-
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the key and what is allowed."""
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -103,7 +71,7 @@ def _looks_numeric(text: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _schema() -> dict:
+def config_schema() -> dict:
     """The parsed schema (cached: parsing it is 90% of a validation; never mutate the result)."""
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
@@ -113,7 +81,7 @@ def _strict_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
+ConfigValidator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer))
 
@@ -123,8 +91,8 @@ def validate_config(cfg: dict) -> None:
     if not isinstance(cfg, dict):
         raise ConfigError(f"config key (top level): the config must be a mapping, got "
                           f"{type(cfg).__name__}")
-    _check_finite(cfg, "")
-    errors = sorted(_Validator(_schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    check_finite(cfg, "")
+    errors = sorted(ConfigValidator(config_schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -140,13 +108,13 @@ def validate_config(cfg: dict) -> None:
     check_semantics(cfg)
 
 
-def _check_finite(node: Any, where: str, what: str = "config key") -> None:
+def check_finite(node: Any, where: str, what: str = "config key") -> None:
     """NaN and inf pass every numeric bound of a JSON schema (all comparisons are False)."""
     if isinstance(node, float) and not math.isfinite(node):
         raise ConfigError(f"{what} {where or '(top level)'}: {node} is not a finite number")
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for k, v in items:
-        _check_finite(v, f"{where}.{k}" if where else str(k), what)
+        check_finite(v, f"{where}.{k}" if where else str(k), what)
 
 
 def _check_names(cfg: dict) -> None:
@@ -203,8 +171,9 @@ def check_semantics(cfg: dict) -> None:
     for name, exp in cfg["experiments"].items():
         key = f"experiments.{name}"
         check_methods(exp, key)
-        valid = FAMILY_DATASETS.get(exp["family"])
-        if valid is not None:
+        family = get_family(exp["family"])
+        valid = family.datasets
+        if valid:
             for i, ds in enumerate(exp["datasets"]):
                 if ds not in valid:
                     raise ConfigError(f"config key {key}.datasets.{i}: unknown {exp['family']} data "
@@ -239,42 +208,10 @@ def check_semantics(cfg: dict) -> None:
                 raise ConfigError(f"config key {key}.sweep.nfe_by_solver.{solver}: budget "
                                   f"{bad[0]} is not reachable by solver {solver!r} "
                                   f"(see `idff.flows.solvers.steps_for_budget`)")
-        if exp["family"] == "toy":
-            if exp["model"]["arch"] != "mlp":
-                raise ConfigError(f"config key {key}.model.arch: toy data needs arch mlp")
-            check_toy_data(exp["data"], f"{key}.data")
+        family.check_experiment(name, exp)
     for target, path in cfg["paper_targets"].items():
         if not path.startswith("results/"):
             raise ConfigError(f"config key paper_targets.{target}: outputs live under results/")
-
-
-TOY_DATA_KEYS = ("n_train", "fresh")
-
-
-def check_toy_data(data: dict, key: str) -> int | None:
-    """The toy family's ``data`` settings: ``n_train`` (points drawn once for training) or
-    ``fresh: true`` (new points every batch, as the authors trained), nothing else.
-
-    Returns ``n_train`` (None for fresh draws); raises ConfigError naming the key (a typo would
-    otherwise be silent).
-    """
-    unknown = sorted(set(data) - set(TOY_DATA_KEYS))
-    if unknown:
-        raise ConfigError(f"config key {key}: unknown toy data setting(s) {unknown}; valid: "
-                          f"{', '.join(TOY_DATA_KEYS)}")
-    fresh = data.get("fresh", False)
-    if not isinstance(fresh, bool):
-        raise ConfigError(f"config key {key}.fresh: must be true or false, got {fresh!r}")
-    if fresh:
-        if "n_train" in data:
-            raise ConfigError(f"config key {key}: n_train and fresh: true exclude each other "
-                              f"(fresh draws new points every batch); remove one")
-        return None
-    n = data.get("n_train")
-    if not _strict_integer(None, n) or n < 1:
-        raise ConfigError(f"config key {key}.n_train: the number of training points must be an "
-                          f"integer >= 1 (or set fresh: true), got {n!r}")
-    return n
 
 
 def variant_solvers(exp: dict, variant: str) -> list[str]:
@@ -300,7 +237,7 @@ def train_spec(cfg: dict, exp_name: str, dataset: str, method: str, seed: int) -
     exp = experiment(cfg, exp_name)
     _check_member(exp["datasets"], dataset, f"experiments.{exp_name}.datasets")
     _check_member(list(exp["methods"]), method, f"experiments.{exp_name}.methods")
-    data = data_slice(exp, dataset, drop=EVAL_ONLY_DATA_KEYS.get(exp["family"], ()))
+    data = data_slice(exp, dataset, drop=get_family(exp["family"]).eval_only_data_keys)
     return {"experiment": exp_name, "family": exp["family"], "dataset": dataset, "seed": int(seed),
             "device": cfg.get("device", "auto"), "data": data,
             "model": copy.deepcopy(exp["model"]), "train": copy.deepcopy(exp["train"]),
@@ -311,7 +248,7 @@ def data_spec(cfg: dict, exp_name: str, dataset: str) -> dict:
     """What a data-preparation job depends on (seed-independent)."""
     exp = experiment(cfg, exp_name)
     _check_member(exp["datasets"], dataset, f"experiments.{exp_name}.datasets")
-    keep = PREP_DATA_KEYS.get(exp["family"])
+    keep = get_family(exp["family"]).prep_data_keys
     return {"experiment": exp_name, "family": exp["family"], "dataset": dataset,
             "data": data_slice(exp, dataset, keep=keep)}
 
@@ -321,7 +258,7 @@ def data_slice(exp: dict, dataset: str, keep: tuple[str, ...] | None = None,
     """The part of ``exp["data"]`` a job on ``dataset`` depends on: the keys in ``keep`` (all
     when None) minus those in ``drop``. A per-data-set block (``data.<dataset>``, used by the md
     family) is sliced the same way; the blocks of other data sets are left out."""
-    datasets = set(FAMILY_DATASETS.get(exp["family"], ())) | set(exp["datasets"])
+    datasets = set(get_family(exp["family"]).datasets) | set(exp["datasets"])
 
     def wanted(key: str) -> bool:
         return key not in drop and (keep is None or key in keep)
@@ -351,6 +288,14 @@ def eval_spec(cfg: dict, exp_name: str, dataset: str, variant: str, solver: str,
                  "nfe": sweep_nfes(exp, solver), "sweep": copy.deepcopy(exp["sweep"]),
                  "tune": copy.deepcopy(exp.get("tune", {}))})
     return spec
+
+
+def floor_spec(cfg: dict, exp_name: str, dataset: str, seed: int) -> dict:
+    """What a metric-floor job depends on: the evaluation spec of the experiment's first variant
+    with its first solver (the floor compares target draws; no network is involved)."""
+    exp = experiment(cfg, exp_name)
+    variant = next(iter(exp["variants"]))
+    return eval_spec(cfg, exp_name, dataset, variant, variant_solvers(exp, variant)[0], seed)
 
 
 def _check_member(options: list[str], value: str, key: str) -> None:

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+import torch
+
+from .data.download import DownloadError
+from .data.weights import check_sha256
 from .estimate import Estimate, estimate, unit_costs
 from .inputs import ExternalInput, external_inputs, inception_settings, probe
+from .io import write_json_atomic
+from .provenance import record
 
 OFFLINE_ENV = "IDFF_OFFLINE"
 
@@ -46,8 +53,6 @@ def _gib(n: float) -> str:
 
 def check_gpu(cfg: dict, est: Estimate, remote: bool = False) -> tuple[list[Check], int]:
     """The GPU lines and the number of CUDA devices visible (``remote``: jobs run elsewhere)."""
-    import torch
-
     device = str(cfg.get("device", "auto"))
     if device == "cpu":
         return [Check("OK", "gpu", "config sets device: cpu; no GPU needed")], 0
@@ -122,9 +127,6 @@ def _input_check(cfg: dict, item: ExternalInput, network: bool, reason: str) -> 
     label = f"{item.name} [{', '.join(item.experiments)}]"
     if item.present:
         if item.made_by == "rule inception_weights":
-            from .data.download import DownloadError
-            from .data.weights import check_sha256
-
             try:
                 check_sha256(Path(item.path), inception_settings(cfg)["sha256"], item.path)
             except DownloadError as exc:
@@ -177,8 +179,6 @@ def run_doctor(cfg: dict, *, experiments: list[str] | None = None, network: bool
                out: str | os.PathLike | None = None, stream: IO[str] | None = None,
                source: str = "", remote: bool = False) -> int:
     """Print every check; write them as JSON to ``out``; return 1 on any FAIL, else 0."""
-    import sys
-
     start = time.perf_counter()
     stream = stream or sys.stdout
     if network is None:
@@ -196,9 +196,6 @@ def run_doctor(cfg: dict, *, experiments: list[str] | None = None, network: bool
     counts = {s: sum(c.status == s for c in checks) for s in ("OK", "WARN", "FAIL")}
     print(f"summary: {counts['FAIL']} FAIL, {counts['WARN']} WARN, {counts['OK']} OK", file=stream)
     if out is not None:
-        from .io import write_json_atomic
-        from .provenance import record
-
         write_json_atomic(out, {"job": "doctor", "experiments": names, "counts": counts,
                                 "checks": [asdict(c) for c in checks],
                                 "provenance": record(cfg=cfg, seed=None, device=device,

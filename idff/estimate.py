@@ -1,7 +1,7 @@
 """What a config will run and cost: jobs by kind, device-hours and bytes written.
 
 The unit costs live in ``idff/estimates.yaml`` (measured or marked as assumed, with source and
-date); docs/performance.md shows the same numbers (``python -m idff.estimate`` prints its table).
+date); docs/performance.md shows the same numbers (``idff doctor --costs`` prints its table).
 A rough estimate: training scales with parameters x pixels x batch from one reference network
 per architecture, sampling with forward passes; expect a factor of two either way.
 """
@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from .config import sweep_nfes, variant_solvers
+from .fastpaths import architecture
+from .models import build_model
 
 ESTIMATES_PATH = Path(__file__).with_name("estimates.yaml")
 IMAGE_SIZES = {"cifar10": 32, "celeba": 64, "offline_cifar": 32, "offline_faces": 64}
@@ -78,18 +81,12 @@ def n_cond(exp: dict) -> int:
 
 def count_params(exp: dict, dataset: str) -> int:
     """Parameters of the experiment's network (two heads, IDFF's), built on the meta device."""
-    from .fastpaths import architecture
-
     return _count(json.dumps([exp["model"]["arch"], data_shape(exp, dataset), n_cond(exp),
                               architecture(exp["model"])], sort_keys=True))
 
 
 @functools.lru_cache(maxsize=64)
 def _count(key: str) -> int:
-    import torch
-
-    from .models import build_model
-
     arch, shape, cond, params = json.loads(key)
     with torch.device("meta"):
         net = build_model(arch, tuple(shape), 2, n_cond=cond, **params)
@@ -214,7 +211,3 @@ def doc_table() -> str:
     rows.append(f"| sampler cost per forward pass: {factors} | any | - | - | "
                 f"{'yes' if f['measured'] else 'no'} | {f['source']} | {f['date']} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(doc_table())

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from .config import data_spec
+from .data import images as im
+from .data import md
+from .data.sst import oisst_filename, oisst_url
+from .families import get_family
+from .families.sst import split_years
+
 # torch-fidelity 0.4.0's URL_INCEPTION_V3 (torch_fidelity/feature_extractor_inceptionv3.py). Its
 # file name follows torch hub's convention "name-<first 8+ hex digits of the SHA-256>.ext", so
 # the checksum is the "6726825d" in the name (a test reads both from the installed package).
@@ -72,15 +81,10 @@ def weights_paths(cfg: dict) -> list[str]:
 
 
 def _hub_weights() -> Path:
-    import torch
-
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_NAME
 
 
 def _data_file(cfg: dict, name: str, dataset: str) -> Path:
-    from .config import data_spec
-    from .families import get_family
-
     spec = data_spec(cfg, name, dataset)
     return Path(get_family(spec["family"]).data_file(spec) or "")
 
@@ -127,8 +131,6 @@ def _weights_input(cfg: dict, exp: dict, name: str) -> ExternalInput:
 def _dataset_inputs(exp: dict, name: str, ds: str) -> list[ExternalInput]:
     data = exp["data"]
     if exp["family"] == "images":
-        from .data import images as im
-
         root = Path(data.get("root", "resources/downloads"))
         if ds == "cifar10":
             tar = root / im.CIFAR10_FILE
@@ -155,8 +157,6 @@ def _dataset_inputs(exp: dict, name: str, ds: str) -> list[ExternalInput]:
         return [_package("scikit-image (offline image stand-ins)", "skimage", name)]
     if exp["family"] == "md":
         if ds == "mdshare":
-            from .data import md
-
             block = {**data, **(data.get(ds) or {})}
             url = block.get("url") or md.MDSHARE_URL
             raw = f"resources/data/{name}/{ds}/{url.rsplit('/', 1)[-1]}"
@@ -168,9 +168,6 @@ def _dataset_inputs(exp: dict, name: str, ds: str) -> list[ExternalInput]:
         return [_package("OpenMM (simulates the MD data)", "openmm", name)]
     if exp["family"] == "sst":
         if ds == "oisst":
-            from .data.sst import oisst_filename, oisst_url
-            from .families.sst import split_years
-
             raw = Path(data.get("raw_dir", "resources/raw/oisst"))
             years = split_years({"dataset": ds, "data": data})
             missing = [y for y in years if not (raw / oisst_filename(y)).is_file()]

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from .gpu_slots import claim_slot
+
 
 def config_hash(cfg: Any) -> str:
     """Stable 12-hex-digit hash of a JSON-serialisable config slice (key order does not matter)."""
@@ -50,8 +52,6 @@ def pick_device(requested: str = "auto") -> torch.device:
                            f"use device: auto or cpu")
     n = torch.cuda.device_count()
     if requested in ("auto", "cuda"):
-        from .gpu_slots import claim_slot
-
         slot, alone = claim_slot(n)
         if not alone:
             print(f"all {n} GPUs are taken by other idff jobs; sharing cuda:{slot} (run fewer "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ConfigError, _check_finite, _schema, _Validator
+from .config import ConfigValidator, check_finite, config_schema
+from .errors import ConfigError
 
 #: spec section -> JSON pointer into the schema (a method or variant is checked as a one-entry
 #: ``methods`` / ``variants`` mapping, so the schema's own definition of those applies)
@@ -28,11 +29,11 @@ def validate_spec(spec: Any, keys: tuple[str, ...]) -> dict:
     if missing:
         raise ConfigError(f"--spec lacks the keys {missing}; make specs with idff.config or use "
                           f"--config")
-    _check_finite(spec, "", "--spec key")
+    check_finite(spec, "", "--spec key")
     for key, kind in SCALARS.items():
         if key in spec and (not isinstance(spec[key], kind) or isinstance(spec[key], bool)):
             raise ConfigError(f"--spec key {key}: {spec[key]!r} is not a {kind.__name__}")
-    defs = _schema()["$defs"]
+    defs = config_schema()["$defs"]
     checks: list[tuple[str, Any, str]] = [
         (k, spec[k], f"#/$defs/experiment/properties/{ptr}")
         for k, ptr in SECTIONS.items() if k in spec]
@@ -42,7 +43,7 @@ def validate_spec(spec: Any, keys: tuple[str, ...]) -> dict:
         if key in spec:
             checks.append((section, _named(spec, key), f"#/$defs/experiment/properties/{section}"))
     for key, value, ref in checks:
-        errors = sorted(_Validator({"$defs": defs, "$ref": ref}).iter_errors(value),
+        errors = sorted(ConfigValidator({"$defs": defs, "$ref": ref}).iter_errors(value),
                         key=lambda e: list(e.absolute_path))
         if errors:
             err = errors[0]

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .flows.methods import Method
 from .io import CheckpointError, load_checkpoint, remove_stale_temps, save_checkpoint
+from .layout import snapshot_path
 from .train_log import Curve, StepBuffer, curve_path, progress_line
 from .train_speed import (
     as_format,
@@ -88,18 +89,6 @@ def resume_path(out: str | Path) -> Path:
     """Where the periodic (resumable) checkpoint of a run writing ``out`` lives."""
     out = Path(out)
     return out.with_name(out.name + ".resume")
-
-
-def snapshot_path(out: str | Path, step: int) -> Path:
-    """Where a run writing ``out`` keeps its EMA weights at ``step`` (``train.keep_every``)."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}.step{int(step)}{out.suffix}")
-
-
-def kept_steps(steps: int, keep_every: int) -> list[int]:
-    """The steps whose EMA weights a run keeps: multiples of ``keep_every`` below ``steps``,
-    then ``steps`` itself (the final checkpoint, not a snapshot file)."""
-    return [*range(keep_every, steps, keep_every), steps] if keep_every > 0 else [steps]
 
 
 @torch.no_grad()

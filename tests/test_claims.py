@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from idff import jobs
-from idff.config import ConfigError, load_config, train_spec, validate_config
+from idff.config import load_config, train_spec, validate_config
 from idff.data.toy import FreshToyPairs, sample_toy
+from idff.errors import ConfigError
 from idff.flows.methods import IDFF, OTCFM, flow_weight
 from idff.flows.solvers import integrate, steps_for_budget
 from idff.metrics.distribution import distribution_metrics, mmd2_rbf, mmd2_rbf_biased
 from idff.metrics.paired import paired_difference
 from idff.report.claims import build_claims, table_claims
+from idff.steps import jobs, network
 
 SMOKE = "config/smoke.yaml"
 
@@ -46,7 +47,7 @@ def test_one_class_two_couplings_in_one_experiment():
     built = {}
     for name in ("idff", "idff_ot"):
         spec = train_spec(cfg, "toy", "8gaussians", name, 0)
-        cls, params = jobs._method_params(spec)
+        cls, params = network.method_params(spec)
         assert cls == "idff" and "class" not in params
         built[name] = jobs.build_method(cls, **params)
     assert isinstance(built["idff"], IDFF) and isinstance(built["idff_ot"], IDFF)
@@ -58,7 +59,7 @@ def test_old_style_entries_keep_working():
     cfg = _smoke()  # methods named after their class, no `class:` key
     assert "class" not in cfg["experiments"]["toy"]["methods"]["otcfm"]
     spec = train_spec(cfg, "toy", "8gaussians", "otcfm", 0)
-    cls, params = jobs._method_params(spec)
+    cls, params = network.method_params(spec)
     assert isinstance(jobs.build_method(cls, **params), OTCFM)
 
 

@@ -9,9 +9,6 @@ import pytest
 import yaml
 
 from idff.config import (
-    EVAL_ONLY_DATA_KEYS,
-    PREP_DATA_KEYS,
-    ConfigError,
     apply_override,
     data_spec,
     eval_spec,
@@ -20,6 +17,7 @@ from idff.config import (
     train_spec,
     validate_config,
 )
+from idff.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "config" / "smoke.yaml"
@@ -210,12 +208,15 @@ def test_each_job_sees_only_the_data_keys_it_depends_on(smoke_cfg):
 
 
 def test_data_key_lists_match_the_families():
-    """The key lists in idff.config must name keys each family really reads."""
-    from idff.families import images, md, sst
+    """Each family's preparation and evaluation-only key lists name keys it really reads."""
+    from idff.families import get_family, images, md, sst
 
-    assert set(PREP_DATA_KEYS["md"]) | set(EVAL_ONLY_DATA_KEYS["md"]) <= md.DATA_KEYS
-    assert set(PREP_DATA_KEYS["images"]) | set(EVAL_ONLY_DATA_KEYS["images"]) <= set(images.DATA_KEYS)
+    fam = {name: get_family(name) for name in ("md", "sst", "images")}
+    assert set(fam["md"].prep_data_keys) | set(fam["md"].eval_only_data_keys) <= md.DATA_KEYS
+    assert (set(fam["images"].prep_data_keys) | set(fam["images"].eval_only_data_keys)
+            <= set(images.DATA_KEYS))
     sst_keys = set(sst.SSTSettings.__dataclass_fields__) - {"where"}
-    assert set(EVAL_ONLY_DATA_KEYS["sst"]) <= sst_keys and sst.PREP_KEYS == PREP_DATA_KEYS["sst"]
-    for family in ("md", "sst", "images"):
-        assert not set(PREP_DATA_KEYS[family]) & set(EVAL_ONLY_DATA_KEYS[family])
+    assert set(fam["sst"].eval_only_data_keys) <= sst_keys
+    assert fam["sst"].prep_data_keys == sst.PREP_KEYS
+    for family in fam.values():
+        assert not set(family.prep_data_keys) & set(family.eval_only_data_keys)

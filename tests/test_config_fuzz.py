@@ -20,8 +20,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from idff.config import SCHEMA_PATH, ConfigError, apply_override, validate_config
+from idff.config import SCHEMA_PATH, apply_override, validate_config
 from idff.data.toy import TOY_DATASETS
+from idff.errors import ConfigError
 from idff.flows.fields import SAMPLER_PARAMS
 from idff.flows.solvers import budget_is_valid
 

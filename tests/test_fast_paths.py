@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from idff import jobs
 from idff.config import eval_spec, validate_config
 from idff.fastpaths import (
     architecture,
@@ -21,6 +20,7 @@ from idff.flows.generator import FusedGenerator, Generator
 from idff.flows.nfe import CountingNet
 from idff.flows.sampling import generate
 from idff.models.mlp import MLP
+from idff.steps import jobs, network
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -146,9 +146,9 @@ def test_config_switches(smoke_cfg):
     constructor; both must be booleans."""
     spec = eval_spec(copy.deepcopy(smoke_cfg), "toy", "moons", "idff1", "euler", 0)
     net = _net(2, dim=2)
-    assert type(jobs.make_generator(spec, net, 0.2, 5, {}, torch.device("cpu"))) is Generator
+    assert type(network.make_generator(spec, net, 0.2, 5, {}, torch.device("cpu"))) is Generator
     spec["sweep"]["fused"] = True
-    assert type(jobs.make_generator(spec, net, 0.2, 5, {}, torch.device("cpu"))) is FusedGenerator
+    assert type(network.make_generator(spec, net, 0.2, 5, {}, torch.device("cpu"))) is FusedGenerator
     assert generator_class({}) is Generator
     with pytest.raises(ValueError, match="sweep.fused"):
         wants_fused({"fused": "yes"})
@@ -158,7 +158,7 @@ def test_config_switches(smoke_cfg):
     model_cfg = {"arch": "mlp", "hidden": 8, "compile": False}
     assert architecture(model_cfg) == {"hidden": 8}
     meta = {"model": model_cfg, "data_shape": [2], "n_heads": 2, "n_cond": 0}
-    assert isinstance(jobs.build_from_meta(meta), MLP)
+    assert isinstance(network.build_from_meta(meta), MLP)
     with pytest.raises(ValueError, match="model.compile"):
         compile_model(MLP(2), {"compile": 1})
 

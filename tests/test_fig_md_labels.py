@@ -8,7 +8,8 @@ import json
 import numpy as np
 from test_md_family import fake_results, md_cfg
 
-from idff.report.md import expected_rollout_files, fig_md
+from idff.plan.md import expected_rollout_files
+from idff.report.md import fig_md
 
 
 def test_js_leaves_out_the_start_frame_and_caption_names_the_shown_span(tmp_path):
@@ -25,7 +26,7 @@ def test_js_leaves_out_the_start_frame_and_caption_names_the_shown_span(tmp_path
         meta = {"variant": rel.split("/")[5], "nfe_budget": 5, "params": {}}
         np.savez(tmp_path / "results" / rel[len("results/"):], generated=gen.astype(np.float32),
                  truth=pool[None, :100].astype(np.float32), truth_pool=pool.astype(np.float32),
-                 frame_ps=np.float64(1.0), meta=np.array(json.dumps(meta)))
+                 frame_ps=np.float64(1.0), info=np.array(json.dumps(meta)))
     files = fig_md("fig_md", cfg, "md", tmp_path / "results", tmp_path / "fig_md.png")
     caption = files[2].read_text()
     # without the start frame both chains share no bin with the truth: JS = ln 2, 0 % overlap;

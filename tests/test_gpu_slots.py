@@ -17,7 +17,8 @@ import torch
 from workflow_helpers import BIN, env
 
 from idff import gpu_slots
-from idff.config import ConfigError, validate_config
+from idff.config import validate_config
+from idff.errors import ConfigError
 from idff.provenance import pick_device, record
 
 JOB = textwrap.dedent("""

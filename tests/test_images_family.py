@@ -18,15 +18,17 @@ import pandas as pd
 import pytest
 import torch
 
-from idff import jobs
+from idff.cli import main as idff_main
 from idff.config import data_spec, eval_spec, sweep_nfes, train_spec, validate_config
 from idff.data import images as im
 from idff.families import get_family
 from idff.families import images as fam
-from idff.io import load_checkpoint
+from idff.io import DIGEST_KEY, load_checkpoint
 from idff.metrics import images as mi
+from idff.plan import images as plan_images
 from idff.report import images as rep
 from idff.report.collect import ReportInputError
+from idff.steps import jobs
 from idff.train import resume_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,9 +275,10 @@ def test_samples_entry_writes_npz(workdir, capsys):
     spec = cpu(eval_spec(cfg, "cifar10", "offline_cifar", "idff1", "euler", 0))
     (workdir / "tuned.json").write_text(json.dumps(  # the identity keys `idff tune` records
         {"experiment": "cifar10", "dataset": "offline_cifar", "variant": "idff1",
-         "solver": "euler", "seed": 0, "per_nfe": {"3": {"best": {"sigma_s": 0.6}}}}))
+         "solver": "euler", "seed": 0, "per_nfe": {"3": {"best": {"sigma_s": 0.6}}},
+         "checkpoint_sha256": load_checkpoint(workdir / "i.pt")[DIGEST_KEY]}))
     out = workdir / "results/image_samples/x.npz"
-    rc = fam.main(["samples", "--spec", json.dumps(spec), "--ckpt", str(workdir / "i.pt"),
+    rc = idff_main(["--no-progress", "samples", "--spec", json.dumps(spec), "--ckpt", str(workdir / "i.pt"),
                    "--out", str(out), "--nfe", "3", "--n", "5",
                    "--tuned", str(workdir / "tuned.json")])
     assert rc == 0
@@ -283,7 +286,7 @@ def test_samples_entry_writes_npz(workdir, capsys):
     assert images.shape == (5, 8, 8, 3) and images.dtype == np.uint8
     assert info["nfe"] == 3 and info["params"] == {"sigma_s": 0.6} and info["variant"] == "idff1"
     assert info["provenance"]["seed"] == 0
-    rc = fam.main(["samples", "--spec", json.dumps(spec), "--ckpt", str(workdir / "i.pt"),
+    rc = idff_main(["--no-progress", "samples", "--spec", json.dumps(spec), "--ckpt", str(workdir / "i.pt"),
                    "--out", str(out), "--nfe", "2", "--tuned", str(workdir / "tuned.json")])
     assert rc == 2 and "no tuned parameters for NFE 2" in capsys.readouterr().err
 
@@ -332,7 +335,7 @@ def write_results(cfg: dict, root: Path, comparable: float = 1.0, odd: str | Non
             _write(root / f"floor/cifar10/{ds}/seed{seed}.json", {
                 "dataset": ds, "seed": seed, "fid": 1.0 + seed, "kid": 0.0, "kid_std": 0.0,
                 "isc": 6.0, "isc_std": 0.1, "comparable": comparable, "n_samples": 16.0})
-    for job in rep.sample_jobs(cfg):
+    for job in plan_images.sample_jobs(cfg):
         path = root / job["path"][len("results/"):]
         path.parent.mkdir(parents=True, exist_ok=True)
         level = {"idff1": 50, "cfm": 100, "otcfm": 200}[job["variant"]]
@@ -351,17 +354,17 @@ def test_report_inputs_and_settings():
     files = rep.table_inputs(cfg, "cifar10")
     assert "results/metrics/cifar10/offline_cifar/idff1/euler/seed1.json" in files
     assert "results/floor/cifar10/offline_cifar/seed0.json" in files and len(files) == 3 * 2 + 2
-    assert rep.sample_inputs(cfg, "cifar10") == [
+    assert plan_images.sample_inputs(cfg, "cifar10") == [
         f"results/samples/cifar10/images/offline_cifar/{v}/euler/nfe10_seed0.npz"
         for v in ("idff1", "cfm", "otcfm")]
     cfg["experiments"]["cifar10"]["figures"]["samples"]["nfe"] = 7
     with pytest.raises(ValueError, match="not an NFE the sweep runs"):
-        rep.sample_settings(cfg, "cifar10")
+        plan_images.sample_settings(cfg, "cifar10")
     cfg["experiments"]["cifar10"]["figures"]["samples"] = {"variants": ["nope"]}
     with pytest.raises(ValueError, match="'nope' is not a variant"):
-        rep.sample_settings(cfg, "cifar10")
+        plan_images.sample_settings(cfg, "cifar10")
     cfg["experiments"]["cifar10"]["figures"]["samples"] = {}
-    assert rep.sample_settings(cfg, "cifar10")["nfe"] == 10  # the default: 10 when swept
+    assert plan_images.sample_settings(cfg, "cifar10")["nfe"] == 10  # the default: 10 when swept
 
 
 def test_table_not_comparable_keeps_quoted_numbers_out(tmp_path):
@@ -436,7 +439,7 @@ def test_figures_write_png_csv_and_caption(tmp_path):
     assert list(grids["variant"]) == ["idff1", "cfm", "otcfm"]
     assert list(grids["pixel_mean"]) == [50.0, 100.0, 200.0] and set(grids["n_images"]) == {6}
     assert "Stand-in" in cap.read_text()
-    bad = results / rep.sample_jobs(cfg)[0]["path"][len("results/"):]
+    bad = results / plan_images.sample_jobs(cfg)[0]["path"][len("results/"):]
     np.savez(bad, images=np.zeros((2, 8, 8, 3), np.float32), info=np.str_("{}"))
     with pytest.raises(ReportInputError, match="need uint8"):
         rep.fig_samples("fig_samples", cfg, "cifar10", results, tmp_path / "f" / "s.png")
@@ -466,7 +469,7 @@ def test_image_experiments_of_the_configs_are_valid(name):
     for exp in ("cifar10", "celeba"):
         e = frag["experiments"][exp]
         fam.data_settings({"experiment": exp, "dataset": e["datasets"][0], "data": e["data"]})
-        rep.sample_settings(frag, exp)
+        plan_images.sample_settings(frag, exp)
         assert e["data"]["feature_extractor"] == (mi.TINY if name == "smoke" else mi.INCEPTION)
     if name == "paper":
         c = frag["experiments"]["cifar10"]

@@ -15,14 +15,16 @@ import pytest
 import torch
 import yaml
 
-from idff import jobs
-from idff.config import ConfigError, data_spec, eval_spec, train_spec, validate_config
+from idff.cli import main as idff_main
+from idff.config import data_spec, eval_spec, train_spec, validate_config
 from idff.data.md import MDDataError, load_md_dataset, save_md_dataset, simulate_parallel
+from idff.errors import ConfigError
 from idff.families import get_family
-from idff.families.md import MDFamily, check_md_experiment, data_settings
-from idff.families.md import main as md_main
+from idff.families.md import MDFamily, data_settings
+from idff.plan.md import expected_rollout_files
 from idff.report.collect import ReportInputError
-from idff.report.md import TARGETS, expected_rollout_files, fig_md, table_inputs, table_md
+from idff.report.md import TARGETS, fig_md, table_inputs, table_md
+from idff.steps import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "config" / "smoke.yaml"  # the md experiment of the smoke config
@@ -128,21 +130,21 @@ def test_rollout_entry_writes_npz(trained, tmp_path, capsys):
     cfg, _, ckpts = trained
     spec = eval_spec(cfg, "md", DS, "otcfm", "euler", 1)
     out = tmp_path / "r" / "nfe3_seed1.npz"
-    rc = md_main(["rollout", "--spec", json.dumps(spec), "--ckpt", str(ckpts["otcfm"]),
+    rc = idff_main(["--no-progress", "rollout", "--spec", json.dumps(spec), "--ckpt", str(ckpts["otcfm"]),
                   "--out", str(out), "--nfe", "3"])
     assert rc == 0 and out.is_file()
     with np.load(out, allow_pickle=False) as z:
         assert z["generated"].shape == (2, 50, 2) and z["truth"].shape == (2, 40, 2)
         assert z["truth_pool"].shape == (40, 2) and float(z["frame_ps"]) == 1.0
-        meta = json.loads(str(z["meta"]))
+        meta = json.loads(str(z["info"]))
         np.testing.assert_allclose(z["generated"][:, 0], z["truth"][:, 0], atol=1e-4)
     assert meta["variant"] == "otcfm" and meta["nfe"] == 3 and "js" in meta["metrics"]
-    rc = md_main(["rollout", "--spec", json.dumps(spec), "--ckpt", str(tmp_path / "none.pt"),
+    rc = idff_main(["--no-progress", "rollout", "--spec", json.dumps(spec), "--ckpt", str(tmp_path / "none.pt"),
                   "--out", str(out), "--nfe", "3"])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     bad = tmp_path / "tuned.json"
     bad.write_text("{not json")
-    rc = md_main(["rollout", "--spec", json.dumps(spec), "--ckpt", str(ckpts["otcfm"]),
+    rc = idff_main(["--no-progress", "rollout", "--spec", json.dumps(spec), "--ckpt", str(ckpts["otcfm"]),
                   "--out", str(out), "--nfe", "3", "--tuned", str(bad)])
     assert rc == 2 and "is not valid JSON" in capsys.readouterr().err
 
@@ -260,10 +262,14 @@ def test_bad_data_settings_name_the_key():
     over["data"]["openmm_vacuum"] = {"n_cond": 7}  # per-data-set override
     assert data_settings(over).n_cond == 7
     exp = copy.deepcopy(cfg["experiments"]["md"])
-    check_md_experiment("md", exp)
+    MDFamily().check_experiment("md", exp)
     exp["data"]["eval"]["bins"] = 0
     with pytest.raises(ConfigError, match=r"experiments\.md\.data\.eval\.bins"):
-        check_md_experiment("md", exp)
+        MDFamily().check_experiment("md", exp)
+    bad_cfg = copy.deepcopy(cfg)  # the config check runs it (before any job)
+    bad_cfg["experiments"]["md"] = exp
+    with pytest.raises(ConfigError, match=r"experiments\.md\.data\.eval\.bins"):
+        validate_config(bad_cfg)
 
 
 def test_parallel_simulation_is_bit_identical_to_serial(tmp_path):
@@ -312,7 +318,7 @@ def fake_results(cfg: dict, root: Path) -> None:
         gen = rng.uniform(-180, 180, (2, 500, 2)).astype(np.float32)
         meta = {"variant": rel.split("/")[5], "nfe_budget": 5, "params": {"sigma_s": 0.3}}
         np.savez(p, generated=gen, truth=gen[:, :300] * 0.5, truth_pool=gen[0] * 0.9,
-                 frame_ps=np.float64(1.0), meta=np.array(json.dumps(meta)))
+                 frame_ps=np.float64(1.0), info=np.array(json.dumps(meta)))
 
 
 def test_report_table_and_figure_from_fake_results(tmp_path):
@@ -344,7 +350,7 @@ def test_report_table_and_figure_from_fake_results(tmp_path):
     stale = tmp_path / "results" / expected_rollout_files(cfg, "md")[1][len("results/"):]
     with np.load(stale) as z:
         arrays = dict(z)
-    arrays["meta"] = np.array(json.dumps({"variant": "idff1", "nfe_budget": 5}))
+    arrays["info"] = np.array(json.dumps({"variant": "idff1", "nfe_budget": 5}))
     np.savez(stale, **arrays)
     with pytest.raises(ReportInputError, match="its path says 'otcfm'"):
         fig_md("fig_md", cfg, "md", tmp_path / "results", png)

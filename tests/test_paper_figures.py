@@ -11,23 +11,26 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
-from idff import jobs
+from idff.cli import main as idff_main
 from idff.config import eval_spec, load_config, train_spec, validate_config
 from idff.io import load_checkpoint, save_checkpoint
-from idff.report import TARGETS, make_target, target_inputs
-from idff.report.collect import ReportInputError, expected_sample_files
-from idff.report.paper_figures import iteration_spec
-from idff.report.paper_figures.__main__ import main as cli_main
-from idff.report.paper_figures.iterations import nfe_to_threshold
-from idff.report.paper_figures.settings import (
+from idff.layout import kept_steps, snapshot_path
+from idff.plan.core import expected_sample_files
+from idff.plan.figures import (
     gamma_jobs,
     iteration_jobs,
+    iteration_spec,
     iterations_settings,
     toy_sample_inputs,
     trajectory_jobs,
 )
-from idff.train import TrainConfig, kept_steps, snapshot_path
+from idff.report import TARGETS, make_target, target_inputs
+from idff.report.collect import ReportInputError
+from idff.report.paper_figures.iterations import nfe_to_threshold
+from idff.steps import jobs
+from idff.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -38,6 +41,11 @@ STEPS = [10, 20, 30]
 #: Fig. 3A fake quality: value = A / (nfe * step / 10) + 0.05 seed (lower is better).
 SCALE = {"idff1": 1.0, "otcfm": 2.0, "icfm": 8.0}
 
+
+
+def cli_main(args: list[str]) -> int:
+    """``idff <args>`` as the iter_eval rule runs it."""
+    return idff_main(["--no-progress", *args])
 
 def make_cfg() -> dict:
     cfg = {
@@ -258,6 +266,22 @@ def test_iter_eval_final_step_matches_the_sweep(trained, tmp_path):
     assert early != {r["nfe_budget"]: r["w2"] for r in final}  # other weights, other samples
 
 
+def test_iter_eval_by_hand_equals_the_rule_job(trained, tmp_path):
+    """`idff iter-eval --config ...` (what a user types) makes the spec the rule passes."""
+    cfg, ckpt, _, tuned = trained
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    by_rule, by_hand = tmp_path / "rule.json", tmp_path / "hand.json"
+    spec = iteration_spec(cfg, "toy", "moons", "idff1", "euler", 0)
+    common = ["--ckpt", str(ckpt), "--tuned", str(tuned)]
+    assert cli_main(["iter-eval", "--spec", json.dumps(spec), *common, "--out", str(by_rule)]) == 0
+    assert cli_main(["iter-eval", "--config", str(cfg_file), "--dataset", "moons", "--variant",
+                     "idff1", *common, "--out", str(by_hand)]) == 0
+    rule, hand = json.loads(by_rule.read_text()), json.loads(by_hand.read_text())
+    assert hand["rows"] and [r["w2"] for r in hand["rows"]] == [r["w2"] for r in rule["rows"]]
+    assert hand["provenance"]["config_hash"] == rule["provenance"]["config_hash"]
+
+
 def test_iter_eval_refuses_stale_or_missing_snapshots(trained, tmp_path, capsys):
     cfg, ckpt, _, tuned = trained
     spec = iteration_spec(cfg, "toy", "moons", "idff1", "euler", 0)
@@ -417,7 +441,7 @@ def test_fig_samples_md(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, generated=gen, truth=pool[None, :40], truth_pool=pool,
                             frame_ps=np.float64(1.0),
-                            meta=np.array(json.dumps({"variant": variant, "nfe_budget": 5,
+                            info=np.array(json.dumps({"variant": variant, "nfe_budget": 5,
                                                       "nfe": 5})))
     written = make_target("fig_samples_md", cfg, results, tmp_path / "fig_md.png")
     assert written[0].read_bytes()[:8] == PNG

@@ -201,4 +201,4 @@ def test_estimate_is_the_measured_step_for_the_reference_network():
 def test_performance_doc_shows_the_numbers_the_doctor_uses():
     doc = (ROOT / "docs" / "performance.md").read_text()
     assert doc_table() in doc, "docs/performance.md's run-time estimate table is stale: paste " \
-                               "the output of `python -m idff.estimate`"
+                               "the output of `idff doctor --costs`"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from idff import cli, jobs
+from idff import cli
 from idff.config import eval_spec, load_config, train_spec
 from idff.progress import Progress
+from idff.steps import jobs
 
 SMOKE = Path(__file__).resolve().parents[1] / "config" / "smoke.yaml"
 SETS = ["experiments.toy.train.steps=30", "experiments.toy.sweep.n_samples=100",

@@ -25,12 +25,13 @@ import pytest
 import torch
 from loopback import serve
 
-from idff import jobs
 from idff.cli import main as idff_main
-from idff.config import ConfigError, eval_spec, load_config, train_spec, validate_config
+from idff.config import eval_spec, load_config, train_spec, validate_config
 from idff.data.download import DownloadError, download
+from idff.errors import ConfigError
 from idff.io import CheckpointError, load_checkpoint
 from idff.report.collect import ReportInputError, read_result
+from idff.steps import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

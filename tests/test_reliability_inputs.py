@@ -27,13 +27,14 @@ import pytest
 import torch
 from loopback import serve
 
-from idff import jobs
 from idff.cli import main as idff_main
-from idff.config import ConfigError, eval_spec, load_config, train_spec
+from idff.config import eval_spec, load_config, train_spec
 from idff.data.download import DownloadError, download
 from idff.data.toy import ToyPairs
+from idff.errors import ConfigError
 from idff.families import get_family
 from idff.io import CheckpointError, load_checkpoint, save_checkpoint
+from idff.steps import jobs, network
 from idff.train import load_trained
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +148,7 @@ def test_checkpoint_with_non_finite_weights_is_refused(value, smoke, ckpt, tmp_p
     err = _sweep(capsys, _eval_spec(smoke), bad, tmp_path / "m.json")
     assert str(bad) in err and "non-finite" in err and "net.0.weight" in err
     with pytest.raises(CheckpointError, match="non-finite"):
-        load_trained(bad, jobs.build_from_meta, CPU)
+        load_trained(bad, network.build_from_meta, CPU)
 
 
 @pytest.mark.parametrize("case,needle", [

@@ -38,10 +38,10 @@ from workflow_helpers import (
     snakemake,
 )
 
-from idff import jobs
 from idff.config import eval_spec, load_config, train_spec, validate_config
 from idff.io import load_checkpoint, stale_temps
 from idff.report.outputs import dvc_items
+from idff.steps import jobs, network
 from idff.train import TrainingDiverged, load_trained, resume_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +120,7 @@ def check_outputs(repo: Path, cfg: dict) -> None:
     e = cfg["experiments"]["toy"]
     for method in e["methods"]:
         ckpt = repo / f"results/checkpoints/toy/moons/{method}/seed0.pt"
-        _, state = load_trained(ckpt, jobs.build_from_meta, torch.device("cpu"))
+        _, state = load_trained(ckpt, network.build_from_meta, torch.device("cpu"))
         assert state["step"] == e["train"]["steps"]
         assert not resume_path(ckpt).exists() and not stale_temps(ckpt)
     for variant in e["variants"]:

@@ -15,16 +15,15 @@ import pytest
 from idff.config import sweep_nfes, validate_config
 from idff.data.toy import toy_split
 from idff.metrics.distribution import mmd2_rbf
-from idff.report import TARGETS, make_target, target_inputs
-from idff.report.collect import (
-    ReportInputError,
+from idff.plan.core import (
     expected_floor_files,
     expected_metric_files,
     expected_sample_files,
-    load_samples,
     toy_orders_settings,
 )
-from idff.report.tables import fmt_sig
+from idff.report import TARGETS, make_target, target_inputs
+from idff.report.collect import ReportInputError, load_samples
+from idff.report.render import fmt_sig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATASETS = ["8gaussians", "moons"]
@@ -304,21 +303,22 @@ def test_load_samples_checks_shapes(tmp_path: Path) -> None:
 
 
 def test_mmd_title() -> None:
-    from idff.report.figures import _mmd, _mmd_text
+    from idff.report.figures import mmd_of, mmd_text
 
     truth = toy_split("moons", "test", 100, 0).numpy()
     samples = truth + 0.5
-    assert _mmd(samples, truth) == mmd2_rbf(samples, truth)
-    assert _mmd_text(1.234e-3) == "MMD² 1.23 ×10⁻³"
-    assert math.isnan(_mmd(np.full((4, 2), np.nan), truth)) and "n/a" in _mmd_text(float("nan"))
+    assert mmd_of(samples, truth) == mmd2_rbf(samples, truth)
+    assert mmd_text(1.234e-3) == "MMD² 1.23 ×10⁻³"
+    assert math.isnan(mmd_of(np.full((4, 2), np.nan), truth)) and "n/a" in mmd_text(float("nan"))
 
 
 def test_family_without_floor(tree: tuple[dict, Path], tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from idff.report import collect
+    from idff.families import FamilyBase
+    from idff.families.toy import ToyFamily
 
     cfg, results = tree
-    monkeypatch.setitem(collect.FAMILY_HAS_FLOOR, "toy", False)
+    monkeypatch.setattr(ToyFamily, "floor", FamilyBase.floor)  # a family without the floor hook
     assert expected_floor_files(cfg, "toy") == []
     make_target("table_toy", cfg, results, tmp_path / "t.md")
     assert "target floor" not in (tmp_path / "t.md").read_text()

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from idff import jobs
+from idff.cli import main as idff_main
 from idff.config import data_spec, eval_spec, train_spec, validate_config
 from idff.data.sst import SSTDataError, SSTDataset, SSTLeadPairs, forecast_windows
 from idff.families import get_family
@@ -23,17 +23,12 @@ from idff.families.sst import (
     forecast_chunk,
     is_deterministic,
     iter_forecasts,
-    main,
 )
 from idff.metrics.probabilistic import LeadScoreAccumulator, per_lead_scores
-from idff.report.collect import floor_path, metric_jobs
-from idff.report.sst import (
-    TARGETS,
-    expected_forecast_files,
-    fig_sst,
-    figure_inputs,
-    table_sst,
-)
+from idff.plan.core import floor_path, metric_jobs
+from idff.plan.sst import expected_forecast_files
+from idff.report.sst import TARGETS, fig_sst, figure_inputs, table_sst
+from idff.steps import jobs, network
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,8 +153,8 @@ def test_persistence_floor_equals_a_hand_computation_on_one_window(work, monkeyp
 
 def _gen(work, variant: str, solver: str, **data):
     spec = espec(work, variant, solver, **data)
-    net, sigma = jobs.load_net(spec, work["ckpt"], torch.device("cpu"))
-    return spec, jobs.make_generator(spec, net, sigma, 5, {}, torch.device("cpu"))
+    net, sigma = network.load_net(spec, work["ckpt"], torch.device("cpu"))
+    return spec, network.make_generator(spec, net, sigma, 5, {}, torch.device("cpu"))
 
 
 def _members(work, variant: str, solver: str, **data) -> np.ndarray:
@@ -191,9 +186,9 @@ def test_members_differ_for_a_stochastic_sampler_and_not_for_an_ode(work, monkey
     win = SSTFamily().windows(espec(work, "pf", "euler"), "test")
     win.land[:] = land[:1, 0, 0].repeat(len(win), 0)
     s = SSTSettings.from_spec(espec(work, "bridge_sde", "euler_maruyama"))
-    net, sigma = jobs.load_net(espec(work, "bridge_sde", "euler_maruyama"), work["ckpt"],
+    net, sigma = network.load_net(espec(work, "bridge_sde", "euler_maruyama"), work["ckpt"],
                                torch.device("cpu"))
-    gen = jobs.make_generator(espec(work, "bridge_sde", "euler_maruyama"), net, sigma, 3, {},
+    gen = network.make_generator(espec(work, "bridge_sde", "euler_maruyama"), net, sigma, 3, {},
                               torch.device("cpu"))
     (_, masked), *_ = iter_forecasts(gen, win, s, seed=0, split="test")
     assert not masked[..., :2, :3].any() and masked[..., 5:, 5:].std() > 0
@@ -253,7 +248,7 @@ def test_forecast_entry_writes_its_npz(work, monkeypatch, capsys):
     monkeypatch.chdir(work["root"])
     spec = json.dumps(espec(work, "bridge_sde", "euler_maruyama"))
     out = work["root"] / "fc" / "nfe3_seed0.npz"
-    assert main(["forecast", "--spec", spec, "--ckpt", str(work["ckpt"]), "--nfe", "3",
+    assert idff_main(["--no-progress", "forecast", "--spec", spec, "--ckpt", str(work["ckpt"]), "--nfe", "3",
                  "--window", "1", "--out", str(out)]) == 0
     with np.load(out) as z:
         assert z["truth"].shape == z["mean"].shape == z["spread"].shape == (7, 16, 16)
@@ -263,7 +258,7 @@ def test_forecast_entry_writes_its_npz(work, monkeypatch, capsys):
         raw = z["truth_raw"][:, ~z["land"]]
     assert info["nfe"] == 3 and info["window"] == 1 and len(info["target_times"]) == 7
     assert 290 < raw.min() and raw.max() < 310  # Kelvin
-    assert main(["forecast", "--spec", spec, "--ckpt", str(work["ckpt"]), "--nfe", "3",
+    assert idff_main(["--no-progress", "forecast", "--spec", spec, "--ckpt", str(work["ckpt"]), "--nfe", "3",
                  "--window", "99", "--out", str(out)]) == 2
     assert "window 99 does not exist" in capsys.readouterr().err
 

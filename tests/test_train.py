@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from idff import jobs
 from idff.config import eval_spec
 from idff.families import get_family
 from idff.flows.nfe import CountingNet
 from idff.flows.sampling import generate
 from idff.io import CheckpointError, load_checkpoint
 from idff.metrics.distribution import wasserstein2
+from idff.steps import jobs, network
 from idff.train import TrainConfig, TrainingDiverged, load_trained, resume_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,7 +66,7 @@ def test_tiny_model_learns_8gaussians(method, variant, toy_train_spec, smoke_cfg
     family = get_family("toy")
     x0, target, _ = family.eval_batch(espec, "test", n, 0)
     torch.manual_seed(spec["seed"])  # the same initial weights run_train starts from
-    untrained = jobs.build_from_meta(jobs.model_meta(spec, (2,), 0)).eval()
+    untrained = network.build_from_meta(network.model_meta(spec, (2,), 0)).eval()
     sampler = espec["variant"]["sampler"]
     samples, _ = generate(CountingNet(untrained), sampler, x0, sigma=spec["method"].get("sigma", 0.0),
                           solver="euler", nfe=nfe)
@@ -183,16 +183,16 @@ def test_truncated_checkpoints_are_refused(toy_train_spec, tmp_path):
     jobs.run_train(spec, final, progress=False)
     final.write_bytes(final.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="truncated"):
-        load_trained(final, jobs.build_from_meta, CPU)
+        load_trained(final, network.build_from_meta, CPU)
 
 
 def test_pickled_objects_are_refused(toy_train_spec, tmp_path):
     spec = _tiny(toy_train_spec)
-    meta = jobs.model_meta(spec, (2,), 0)
+    meta = network.model_meta(spec, (2,), 0)
     bad = tmp_path / "bad.pt"
     torch.save({"format": 1, "meta": meta, "payload": Payload()}, bad)
     with pytest.raises(CheckpointError, match="refused"):
-        load_trained(bad, jobs.build_from_meta, CPU)
+        load_trained(bad, network.build_from_meta, CPU)
     out = tmp_path / "model.pt"
     torch.save({"format": 1, "meta": meta, "payload": Payload()}, resume_path(out))
     with pytest.raises(CheckpointError, match="refused"):
@@ -203,23 +203,23 @@ def test_load_trained_checks_expectations_and_architecture(toy_train_spec, tmp_p
     spec = _tiny(toy_train_spec, steps=5)
     ckpt = tmp_path / "model.pt"
     jobs.run_train(spec, ckpt, progress=False)
-    model, state = load_trained(ckpt, jobs.build_from_meta, CPU, expect={"dataset": "8gaussians"})
+    model, state = load_trained(ckpt, network.build_from_meta, CPU, expect={"dataset": "8gaussians"})
     assert not model.training and state["step"] == 5
     torch.testing.assert_close(dict(model.named_parameters())["net.0.weight"],
                                state["ema"]["net.0.weight"])
     with pytest.raises(CheckpointError, match="dataset='8gaussians' but this job expects 'moons'"):
-        load_trained(ckpt, jobs.build_from_meta, CPU, expect={"dataset": "moons"})
+        load_trained(ckpt, network.build_from_meta, CPU, expect={"dataset": "moons"})
 
     def wider(meta):
-        return jobs.build_from_meta({**meta, "model": {**meta["model"], "hidden": 48}})
+        return network.build_from_meta({**meta, "model": {**meta["model"], "hidden": 48}})
     with pytest.raises(CheckpointError, match="does not fit the model architecture"):
         load_trained(ckpt, wider, CPU)
     not_ours = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, not_ours)
     with pytest.raises(CheckpointError, match="not a checkpoint written by `idff train`"):
-        load_trained(not_ours, jobs.build_from_meta, CPU)
+        load_trained(not_ours, network.build_from_meta, CPU)
     with pytest.raises(CheckpointError, match="does not exist"):
-        load_trained(tmp_path / "missing.pt", jobs.build_from_meta, CPU)
+        load_trained(tmp_path / "missing.pt", network.build_from_meta, CPU)
 
 
 def test_train_json_and_seeded_determinism(toy_train_spec, tmp_path):

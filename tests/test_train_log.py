@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from idff import jobs
 from idff.data.toy import ToyPairs, toy_split
 from idff.flows.methods import build_method
 from idff.models.mlp import MLP
+from idff.steps import jobs
 from idff.train import TrainConfig, train
 from idff.train_log import CURVE_COLUMNS, curve_path, format_duration, progress_line
 

@@ -10,8 +10,9 @@ import torch
 from workflow_helpers import REPO
 
 from idff import cli
-from idff.config import ConfigError, validate_config
+from idff.config import validate_config
 from idff.data.images import ImagePairs
+from idff.errors import ConfigError
 from idff.flows.methods import build_method
 from idff.models.mlp import MLP
 from idff.models.unet import UNet

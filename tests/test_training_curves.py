@@ -12,11 +12,12 @@ import yaml
 
 from idff.config import validate_config
 from idff.io import save_checkpoint
+from idff.plan.core import metric_jobs, training_jobs
 from idff.report import make_target, target_inputs
-from idff.report.collect import ReportInputError, metric_jobs
+from idff.report.collect import ReportInputError
 from idff.report.dvc_files import write_dvc_files
 from idff.report.outputs import dvc_items
-from idff.report.training import curve_path, read_curve, training_jobs
+from idff.report.training import curve_path, read_curve
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from idff.models.unet import UNet, count_parameters, unet_for
+from idff.models.unet import UNet, count_parameters
 
 TINY = dict(model_channels=32, num_head_channels=16, dropout=0.0)
 
@@ -33,14 +33,14 @@ def test_cifar_shapes(heads):
 
 
 def test_celeba64_shapes():
-    model = unet_for((3, 64, 64), n_heads=2, channel_mult=(1, 2, 2, 4, 4), **TINY)
+    model = UNet(3, 2 * 3, 64, channel_mult=(1, 2, 2, 4, 4), **TINY)
     assert model.attention_sides == [16, 16]
     assert model.lowest_size == (4, 4)
     assert model(torch.randn(2, 3, 64, 64), 0.3).shape == (2, 6, 64, 64)
 
 
 def test_sst_60x60_conditional_shapes():
-    model = unet_for((1, 60, 60), n_heads=2, n_cond=7, channel_mult=(1, 2, 4), **TINY)
+    model = UNet(1, 2 * 1, 60, n_cond=7, channel_mult=(1, 2, 4), **TINY)
     assert model.lowest_size == (15, 15)  # 60 -> 30 -> 15
     assert model.attention_sides == []  # 16 is never reached, as in the reference setup
     out = model(torch.randn(3, 1, 60, 60), torch.rand(3), torch.tensor([0, 3, 6]))

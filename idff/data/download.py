@@ -18,6 +18,14 @@ class DownloadError(RuntimeError):
     """A download failed; the message says what to place where to go on without network."""
 
 
+def require_file(path: str | os.PathLike, error: type[Exception], what: str, fix: str) -> Path:
+    """``path`` as a Path; raises ``error("<what> <path> does not exist; <fix>")`` when it is no file."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist; {fix}")
+    return path
+
+
 def file_digest(path: str | os.PathLike, algorithm: str = "md5", chunk: int = 1 << 20) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -15,14 +15,16 @@ import os
 import pickle
 import tarfile
 import zlib
-from functools import lru_cache
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from idff.data.download import DownloadError, download
-from idff.io import atomic_path
+from ..io import atomic_path
+from .download import DownloadError, download, require_file
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -62,10 +64,9 @@ def read_cifar10(tar_path: str | os.PathLike, split: str = "train") -> np.ndarra
     """Images of a CIFAR-10 split as uint8 [N, 32, 32, 3], read from the python tarball."""
     if split not in CIFAR10_BATCHES:
         raise ValueError(f"unknown CIFAR-10 split {split!r}; valid: {', '.join(CIFAR10_BATCHES)}")
-    tar_path = Path(tar_path)
-    if not tar_path.is_file():
-        raise ImageDataError(f"CIFAR-10 tarball {tar_path} does not exist; run fetch_cifar10 (or the "
-                             f"data_cifar10 rule) or place {CIFAR10_FILE} there by hand")
+    tar_path = require_file(tar_path, ImageDataError, "CIFAR-10 tarball",
+                            f"run fetch_cifar10 (or the data_cifar10 rule) or place {CIFAR10_FILE} "
+                            f"there by hand")
     wanted = CIFAR10_BATCHES[split]
     found: dict[str, np.ndarray] = {}
     try:
@@ -193,6 +194,7 @@ def check_celeba(root: str | os.PathLike, split: str = "train", strict: bool = T
 def try_celeba_torchvision(root: str | os.PathLike) -> Path:
     """Try torchvision's CelebA download into ``root/celeba``; on failure raise the instructions."""
     try:
+        # torchvision: only the CelebA download path needs it
         from torchvision.datasets import CelebA
         CelebA(str(root), split="train", target_type="attr", download=True)
     except Exception as exc:  # gdown missing, Drive quota, BadZipFile, no network ...
@@ -203,7 +205,6 @@ def try_celeba_torchvision(root: str | os.PathLike) -> Path:
 
 def celeba_image(path: str | os.PathLike, size: int = 64) -> np.ndarray:
     """One image as torchvision's Resize(size) + CenterCrop(size) would give it: uint8 [size, size, 3]."""
-    from PIL import Image
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
@@ -237,8 +238,6 @@ def load_celeba(root: str | os.PathLike, split: str = "train", size: int = 64,
         keep = np.sort(np.random.default_rng(seed).choice(len(paths), n, replace=False))
         paths = [paths[i] for i in keep]
     if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from functools import partial
         with ProcessPoolExecutor(workers) as pool:
             imgs = list(pool.map(partial(celeba_image, size=size), paths, chunksize=256))
     else:
@@ -250,7 +249,7 @@ def load_celeba(root: str | os.PathLike, split: str = "train", size: int = 64,
 
 @lru_cache(maxsize=1)
 def _standin_photos() -> tuple[np.ndarray, ...]:
-    import skimage.data
+    import skimage.data  # scikit-image: only the offline stand-in images need it
     return tuple(getattr(skimage.data, name)()[..., :3] for name in STANDIN_PHOTOS)
 
 
@@ -261,7 +260,6 @@ def offline_cifar_like(n: int = 2000, seed: int = 0, size: int = 32, min_crop: i
     Square crops with a side drawn from [min_crop, max_crop] at random places of the RGB photos
     shipped in scikit-image (``STANDIN_PHOTOS``), resized to ``size``. For smoke runs and tests.
     """
-    from PIL import Image
     if n < 1 or size < 1 or not 1 <= min_crop <= max_crop:
         raise ValueError(f"need n >= 1, size >= 1 and 1 <= min_crop <= max_crop, got n={n}, "
                          f"size={size}, min_crop={min_crop}, max_crop={max_crop}")
@@ -286,8 +284,7 @@ def offline_faces(size: int = 64, n: int = 100) -> np.ndarray:
 
     LFW has no formal licence: use for smoke runs and tests only, never redistribute.
     """
-    import skimage.data
-    from PIL import Image
+    import skimage.data  # scikit-image: only the offline stand-in images need it
     if not 1 <= n <= 100:
         raise ValueError(f"lfw_subset has 100 faces; n must lie in [1, 100], got {n}")
     faces = np.clip(np.rint(skimage.data.lfw_subset()[:n] * 255.0), 0, 255).astype(np.uint8)
@@ -411,10 +408,8 @@ def load_heldout(path: str | os.PathLike) -> np.ndarray:
 
 def load_image_dataset(path: str | os.PathLike) -> np.ndarray:
     """The uint8 [N, H, W, 3] images of an npz written by ``prepare_image_dataset``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageDataError(f"image data set {path} does not exist; prepare it first "
-                             f"(prepare_image_dataset or the data_* rule)")
+    path = require_file(path, ImageDataError, "image data set",
+                        "prepare it first (prepare_image_dataset or the data_* rule)")
     try:
         with np.load(path, allow_pickle=False) as z:
             if "images" not in z.files:

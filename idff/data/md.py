@@ -19,10 +19,14 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 import time
 import zipfile
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,9 +35,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from idff.data.download import download
-from idff.io import atomic_path, write_text_atomic
-from idff.metrics.angles import wrap_deg
+from ..io import atomic_path, write_text_atomic
+from ..metrics.angles import wrap_deg
+from .download import download, require_file
 
 STRUCTURE_PDB = Path(__file__).with_name("alanine_dipeptide.pdb")
 SOURCES = {"vacuum": "openmm-vacuum", "obc": "openmm-obc-implicit"}
@@ -79,7 +83,7 @@ class MDDataset:
 
 def backbone_dihedrals_deg(traj: Any) -> np.ndarray:
     """(phi, psi) of a one-residue peptide (alanine dipeptide) with mdtraj, ``[T, 2]`` degrees."""
-    import mdtraj as md
+    import mdtraj as md  # mdtraj: optional, only reading or writing trajectories needs it
 
     _, phi = md.compute_phi(traj)
     _, psi = md.compute_psi(traj)
@@ -137,10 +141,8 @@ def save_md_dataset(path: str | os.PathLike, trajectories: Sequence[np.ndarray],
 
 def load_md_dataset(path: str | os.PathLike) -> MDDataset:
     """Read a dataset file; every defect raises ``MDDataError`` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MDDataError(f"MD dataset {path} does not exist; make it with the data_md rule "
-                          f"(simulate_alanine_dipeptide or fetch_mdshare)")
+    path = require_file(path, MDDataError, "MD dataset",
+                        "make it with the data_md rule (simulate_alanine_dipeptide or fetch_mdshare)")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = sorted((int(m.group(1)), k) for k in z.files if (m := _TRAJ_KEY.match(k)))
@@ -235,10 +237,10 @@ def simulate_alanine_dipeptide(out_dir: str | os.PathLike, n_trajectories: int,
     bit-identical output. ``ns_per_day`` in the metadata times the production part only.
     Returns the dataset path.
     """
-    import mdtraj as md
-    import openmm as mm
-    import openmm.app as app
-    import openmm.unit as u
+    import mdtraj as md  # mdtraj: optional, only reading or writing trajectories needs it
+    import openmm as mm  # OpenMM: optional, only the simulation needs it
+    import openmm.app as app  # OpenMM: optional, only the simulation needs it
+    import openmm.unit as u  # OpenMM: optional, only the simulation needs it
 
     if solvent not in SOURCES:
         raise ValueError(f"solvent must be one of {sorted(SOURCES)}, got {solvent!r}")
@@ -312,7 +314,7 @@ def simulate_alanine_dipeptide(out_dir: str | os.PathLike, n_trajectories: int,
 def _record(ctx: Any, integ: Any, n_frames: int, steps_per_frame: int, n_atoms: int,
             bar: Any) -> np.ndarray:
     """Positions in nm every ``steps_per_frame`` steps, ``[n_frames, n_atoms, 3]`` float32."""
-    import openmm.unit as u
+    import openmm.unit as u  # OpenMM: optional, only the simulation needs it
 
     xyz = np.empty((n_frames, n_atoms, 3), dtype=np.float32)
     for k in range(n_frames):
@@ -334,11 +336,6 @@ def simulate_parallel(out_dir: str | os.PathLike, n_trajectories: int, ns_per_tr
     ``ns_per_day`` lists each trajectory's own speed, ``wall_s`` the whole run. ``kwargs``
     (JSON-serialisable) go to ``simulate_alanine_dipeptide`` (solvent, frame_ps, platform, ...).
     """
-    import shutil
-    import subprocess
-    import sys
-    from concurrent.futures import ThreadPoolExecutor
-
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     start = time.perf_counter()

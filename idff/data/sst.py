@@ -43,8 +43,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from idff.data.download import DownloadError, download, file_digest
-from idff.io import atomic_path, write_json_atomic
+from ..io import atomic_path, write_json_atomic
+from .download import DownloadError, download, file_digest, require_file
 
 OISST_BASE_URL = "https://downloads.psl.noaa.gov/Datasets/noaa.oisst.v2.highres"
 OISST_MANIFEST = "oisst_manifest.json"
@@ -88,8 +88,7 @@ def oisst_expected_days(year: int) -> int:
 
 
 def _open_netcdf(path: Path, what: str, fix: str, **kwargs: Any) -> xr.Dataset:
-    if not path.is_file():
-        raise SSTDataError(f"{what} {path} does not exist; {fix}")
+    require_file(path, SSTDataError, what, fix)
     try:
         return xr.open_dataset(path, **kwargs)
     except Exception as exc:  # netCDF4/h5py/xarray raise OSError, ValueError, RuntimeError...
@@ -249,7 +248,7 @@ def open_oisst(paths: Sequence[str | os.PathLike], *, lat: slice | None = None,
 def ostia_path() -> Path:
     """Path of ``ostia_monthly.nc`` inside the installed ``iris-sample-data`` package."""
     try:
-        import iris_sample_data
+        import iris_sample_data  # optional sample data, only for the offline SST stand-in
     except ImportError as exc:
         raise SSTDataError("the offline SST field needs the iris-sample-data package: "
                            "pip install iris-sample-data") from exc
@@ -830,7 +829,22 @@ def _n_cond(data: SSTDataset, cond: CondMode, horizon: int) -> int:
     raise ValueError(f"cond must be 'lead' or 'season', got {cond!r}")
 
 
-class SSTPairs:
+class _BoxFieldPairs:
+    """What the SST pair samplers share: every box's fields as one tensor ``[B, T, H, W]``, the
+    data shape ``[C=1, H, W]``, and the batch-size check of ``sample_batch``."""
+
+    def __init__(self, data: SSTDataset) -> None:
+        self._fields = torch.from_numpy(np.ascontiguousarray(data.sst))
+        self.n_boxes = int(data.sst.shape[0])
+        self.data_shape: tuple[int, ...] = (1, *data.field_shape)
+
+    @staticmethod
+    def _check_batch_size(batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
+class SSTPairs(_BoxFieldPairs):
     """Training pairs ``(x0, x1) = (field at step k - 1, field at step k)`` of one split.
 
     ``cond`` chooses the class label given to the network:
@@ -861,10 +875,8 @@ class SSTPairs:
         if self._k.numel() == 0:
             raise SSTDataError(f"{data.path}: the {split} split has no two consecutive time "
                                f"steps, so there is no training pair; give it more years")
-        self._fields = torch.from_numpy(np.ascontiguousarray(data.sst))
+        super().__init__(data)
         self._period = torch.as_tensor(data.period)
-        self.n_boxes = int(data.sst.shape[0])
-        self.data_shape: tuple[int, ...] = (1, *data.field_shape)
 
     @property
     def n_pairs(self) -> int:
@@ -874,8 +886,7 @@ class SSTPairs:
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Draw ``batch_size`` pairs uniformly (with replacement): ``x0, x1 [B, 1, H, W]`` and
         ``cond [B]`` (int64)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._check_batch_size(batch_size)
         i = torch.randint(0, self.n_pairs, (batch_size,), generator=generator)
         b, k = i // self._k.numel(), self._k[i % self._k.numel()]
         x0 = self._fields[b, k - 1].unsqueeze(1)
@@ -887,7 +898,7 @@ class SSTPairs:
         return x0, x1, cond.long()
 
 
-class SSTLeadPairs:
+class SSTLeadPairs(_BoxFieldPairs):
     """Direct multi-lead pairs ``(x0, x1) = (field at step k, field at step k + h)``, ``cond = h - 1``.
 
     DYffusion's setting: one network forecasts every lead time ``h = 1 .. horizon`` straight from
@@ -915,9 +926,7 @@ class SSTLeadPairs:
         for h, s in enumerate(starts):
             pad[h, :s.size] = s
         self._starts = torch.from_numpy(pad)
-        self._fields = torch.from_numpy(np.ascontiguousarray(data.sst))
-        self.n_boxes = int(data.sst.shape[0])
-        self.data_shape: tuple[int, ...] = (1, *data.field_shape)
+        super().__init__(data)
 
     @property
     def n_pairs(self) -> int:
@@ -926,8 +935,7 @@ class SSTLeadPairs:
     def sample_batch(self, batch_size: int, generator: torch.Generator | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x0, x1 [B, 1, H, W]`` and ``cond [B]`` (int64, the lead index h - 1)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._check_batch_size(batch_size)
         lead = torch.randint(0, self.horizon, (batch_size,), generator=generator)
         u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
         j = torch.clamp((u * self._count[lead]).long(), max=self._count[lead] - 1)

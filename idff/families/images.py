@@ -8,16 +8,14 @@ sigma_s on a small validation FID); the test split is the configured count (50k 
 scale). The floor is a held-out real set (test split or other crops) against the same
 reference: what a perfect sampler would score at that sample size.
 
-``spec["data"]`` holds the data and metric settings (``DATA_KEYS``); ``python -m
-idff.families.images samples ...`` writes a sample grid for the report's ``fig_samples``.
+``spec["data"]`` holds the data and metric settings (``DATA_KEYS``); ``idff samples ...`` writes
+a sample grid for the report's ``fig_samples`` (the ``samples`` hook).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import layout
 from ..data.images import (
     DATASETS,
     ImagePairs,
@@ -33,7 +32,9 @@ from ..data.images import (
     prepare_image_splits,
 )
 from ..flows.generator import Generator
-from ..io import atomic_path
+from ..metrics.images import ReferenceMetrics
+from ..provenance import pick_device
+from .base import FamilyBase
 
 DATA_NAME = "images.npz"
 REAL_DATASETS = ("cifar10", "celeba")
@@ -76,11 +77,16 @@ def is_comparable(spec: dict) -> bool:
     return d["feature_extractor"] == "inception-v3-compat" and spec["dataset"] in REAL_DATASETS
 
 
-class ImagesFamily:
+class ImagesFamily(FamilyBase):
     default_metric = "fid"
+    datasets = ("cifar10", "celeba", "offline_cifar", "offline_faces")
+    prep_data_keys = ("root", "image_size", "n", "n_heldout", "seed", "download",
+                      "celeba_torchvision", "celeba_strict", "workers")
+    eval_only_data_keys = ("n_fid_samples", "n_fid_reference", "fid_batch", "feature_extractor",
+                           "inception_weights", "kid_subsets", "kid_subset_size", "isc_splits")
 
     def data_file(self, spec: dict) -> str:
-        return f"resources/data/{spec['experiment']}/{spec['dataset']}/{DATA_NAME}"
+        return layout.data_file(spec["experiment"], spec["dataset"], DATA_NAME)
 
     def prepare(self, spec: dict, out: str) -> None:
         if spec["dataset"] not in DATASETS:
@@ -141,10 +147,12 @@ class ImagesFamily:
         images, bad = self.generate(spec, gen, split, n, ref["shape"])
         return self._score(spec, ref, images, bad)
 
+    def samples(self, spec: dict, gen: Generator, nfe: int, n: int = 64) -> tuple[dict, dict]:
+        """Hook of ``idff samples``: a grid of generated images (fig_samples)."""
+        return sample_grid(self, spec, gen, n)
+
     def floor(self, spec: dict) -> dict[str, float]:
         """The held-out real set against the reference, at the test sample size (or all of it)."""
-        from ..provenance import pick_device
-
         ref = self.reference(spec, pick_device(spec.get("device", "auto")))
         held = load_heldout(self.data_file(spec))
         n = min(self.n_eval(spec, "test"), len(held))
@@ -163,8 +171,6 @@ class ImagesFamily:
 
     def reference(self, spec: dict, device: torch.device) -> dict[str, Any]:
         """The reference (training-split) features, extracted once per process and setting."""
-        from ..metrics.images import ReferenceMetrics
-
         d = data_settings(spec)
         path = Path(self.data_file(spec))
         if not path.is_file():
@@ -192,75 +198,20 @@ class ImagesFamily:
 # ---------------------------------------------------------------------- sample grids (fig_samples)
 
 
-def sample_images(spec: dict, ckpt: str | Path, out: str | Path, *, nfe: int, n: int,
-                  params: dict | None = None) -> dict[str, Any]:
-    """Draw ``n`` images from the test-split prior noise of ``spec``'s seed; write an npz.
-
-    The npz holds ``images`` (uint8 [n, H, W, 3]) and what made them (variant, solver, NFE
-    budget and measured forward passes, sampler parameters, seed, wall time).
-    """
-    from ..jobs import load_net, make_generator
-    from ..provenance import pick_device, record
-
+def sample_grid(family: ImagesFamily, spec: dict, gen: Generator,
+                n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``n`` images from the test-split prior noise of ``spec``'s seed: ``images`` (uint8
+    [n, H, W, 3]) and what made them (variant, solver, NFE budget and measured forward passes,
+    sampler parameters, seed, wall time)."""
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
-    device = pick_device(spec.get("device", "auto"))
-    net, sigma = load_net(spec, ckpt, device)
-    model = net.net
+    model = gen.net.net
     if not hasattr(model, "image_size"):
-        raise ValueError(f"checkpoint {ckpt} holds a {type(model).__name__}, not an image UNet")
+        raise ValueError(f"the checkpoint holds a {type(model).__name__}, not an image UNet")
     shape = (int(model.in_channels), *map(int, model.image_size))
-    gen = make_generator(spec, net, sigma, nfe, params or {}, device)
-    family = ImagesFamily()
     images, bad = family.generate(spec, gen, "test", n, shape)
     info = {"experiment": spec["experiment"], "dataset": spec["dataset"],
             "variant": spec["variant"]["name"], "solver": spec["solver"], "seed": spec["seed"],
-            "nfe_budget": nfe, "nfe": gen.nfe_per_call, "vjp": gen.vjp_per_call,
-            "params": gen.params, "nonfinite": bad, "wall_s": gen.wall_s,
-            "provenance": record(cfg=spec, seed=spec["seed"], device=device, wall_s=gen.wall_s,
-                                 nfe=gen.nfe_per_call)}
-    with atomic_path(out, suffix=".npz") as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, images=images, info=np.str_(json.dumps(info, default=str)))
-    print(json.dumps({k: info[k] for k in ("nfe", "vjp", "params", "nonfinite", "wall_s")}))
-    return info
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m idff.families.images",
-                                     description="image-family steps the idff CLI does not have")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("samples", help="a grid of generated images -> .npz (for fig_samples)")
-    p.add_argument("--spec", required=True, help="JSON eval spec (what Snakemake passes)")
-    p.add_argument("--ckpt", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--nfe", type=int, required=True, help="NFE budget (network forward passes)")
-    p.add_argument("--n", type=int, default=64, help="number of images")
-    p.add_argument("--tuned", type=Path, help="tune output: use the parameters chosen at --nfe")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="sampler parameter, e.g. sigma_s=0.4 (overrides --tuned)")
-    args = parser.parse_args(argv)
-    try:
-        spec = json.loads(args.spec)
-        params: dict = {}
-        if args.tuned:
-            from ..jobs import read_tuned
-
-            chosen = read_tuned(args.tuned, spec).get(str(args.nfe))
-            if not isinstance(chosen, dict):
-                raise ValueError(f"{args.tuned} has no tuned parameters for NFE {args.nfe}; "
-                                 f"pick an NFE of the sweep")
-            params.update(chosen["best"])
-        for item in args.param:
-            key, _, raw = item.partition("=")
-            if not key or not raw:
-                raise ValueError(f"--param {item!r} must look like name=value")
-            params[key] = float(raw)
-        sample_images(spec, args.ckpt, args.out, nfe=args.nfe, n=args.n, params=params)
-    except (json.JSONDecodeError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"idff.families.images {args.cmd}: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            "nfe_budget": gen.nfe, "nfe": gen.nfe_per_call, "vjp": gen.vjp_per_call,
+            "params": gen.params, "nonfinite": bad, "wall_s": gen.wall_s}
+    return {"images": images}, info

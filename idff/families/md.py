@@ -19,15 +19,13 @@ e.g. ``data.mdshare: {...}``, overrides the shared keys for that data set):
 - ``eval`` (see ``EvalSettings``): k-step horizon, free-generation length and chain count,
   histogram bins, basin definitions.
 
-Run ``python -m idff.families.md rollout --spec ... --ckpt ... --nfe N --out F.npz`` to write a
-long generated trajectory for the figure (``rollout``).
+``idff rollout --spec ... --ckpt ... --nfe N --out F.npz`` writes a long generated trajectory
+for the figure (the ``rollout`` hook).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import ConfigError
+from .. import layout
 from ..data.md import (
     MDPairs,
     chunk_trajectories,
@@ -46,8 +44,8 @@ from ..data.md import (
     simulate_parallel,
     split_trajectories,
 )
+from ..errors import ConfigError
 from ..flows.generator import Generator
-from ..io import atomic_path
 from ..metrics.md import (
     DEFAULT_BASINS,
     OTHER,
@@ -57,6 +55,7 @@ from ..metrics.md import (
     js_divergence,
     prediction_metrics,
 )
+from .base import FamilyBase
 
 DATASET_SOURCES = {"openmm_vacuum": "vacuum", "openmm_obc": "obc", "mdshare": "mdshare"}
 DATA_NAME = "dihedrals.npz"
@@ -379,17 +378,26 @@ def generator_predictor(gen: Generator, conv: MDPairs, batch_size: int | None = 
 # --------------------------------------------------------------------------- the family
 
 
-class MDFamily:
+class MDFamily(FamilyBase):
     """Alanine-dipeptide dihedrals; one-step, k-step and free-generation evaluation."""
 
     default_metric = "mae"
+    datasets = tuple(DATASET_SOURCES)
+    prep_data_keys = ("n_trajectories", "ns_per_trajectory", "seeds", "frame_ps", "workers",
+                      "simulation", "url", "allow_http", "timeout")
+    eval_only_data_keys = ("eval",)
+
+    def check_experiment(self, name: str, exp: dict) -> None:
+        """Every data set's ``data`` settings parse (errors name the config key)."""
+        for ds in exp["datasets"]:
+            data_settings({"experiment": name, "dataset": ds, "data": exp.get("data") or {}})
 
     def __init__(self) -> None:
         self._cache: dict[tuple, dict[str, list[np.ndarray]]] = {}
 
     # --- data ----------------------------------------------------------------------------
     def data_file(self, spec: dict) -> str:
-        return f"resources/data/{spec['experiment']}/{spec['dataset']}/{DATA_NAME}"
+        return layout.data_file(spec["experiment"], spec["dataset"], DATA_NAME)
 
     def prepare(self, spec: dict, out: str) -> None:
         """Simulate (OpenMM) or download (mdshare) the data set into ``out``."""
@@ -494,6 +502,10 @@ class MDFamily:
         predict = generator_predictor(gen, self.converter(spec), spec["sweep"].get("batch_size"))
         return self.score(spec, predict, split, free=split == "test" or s.eval.free_on_val)
 
+    def rollout(self, spec: dict, gen: Generator, nfe: int) -> tuple[dict, dict]:
+        """Hook of ``idff rollout``: free generation from the test split's first frames."""
+        return rollout(self, spec, gen, nfe)
+
     def floor(self, spec: dict) -> dict[str, float]:
         """Persistence (x_k = x_{k-1}) for the one-/k-step errors; for free generation a true
         trajectory of the generated size from the training split against the test truth."""
@@ -521,88 +533,32 @@ def reference_chains(trajs: Sequence[np.ndarray], n: int, length: int) -> list[n
 # --------------------------------------------------------------------------- roll-outs
 
 
-def check_md_experiment(name: str, exp: dict) -> None:
-    """Config-time check of an md experiment's ``data`` for every data set (for check_semantics)."""
-    for ds in exp["datasets"]:
-        data_settings({"experiment": name, "dataset": ds, "data": exp.get("data") or {}})
+def rollout(family: MDFamily, spec: dict, gen: Generator, nfe: int,
+            max_pool: int = 200_000) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Long trajectories from the test split's first frames: the arrays of a roll-out file.
 
-
-def rollout(spec: dict, ckpt: str | Path, out: str | Path, nfe: int, *,
-            params: dict | None = None, tuned: str | Path | None = None,
-            max_pool: int = 200_000) -> dict[str, Any]:
-    """Generate long trajectories from the test split's first frames and save them (.npz).
-
-    Arrays: ``generated`` [C, L, 2] and ``truth`` [C, L', 2] (the true continuation of the same
-    start frames, L' = min(L, shortest test trajectory)), ``truth_pool`` [N, 2] (test frames,
-    evenly thinned to at most ``max_pool``, for histograms), ``frame_ps``; ``meta`` is a JSON
-    string (variant, sampler, solver, NFE, parameters, metrics, provenance).
+    ``generated`` [C, L, 2] and ``truth`` [C, L', 2] (the true continuation of the same start
+    frames, L' = min(L, shortest test trajectory)), ``truth_pool`` [N, 2] (test frames, evenly
+    thinned to at most ``max_pool``, for histograms), ``frame_ps``; and what made them (variant,
+    sampler, solver, NFE, parameters, metrics).
     """
-    from ..jobs import load_net, make_generator
-    from ..provenance import pick_device, record
-
-    family = MDFamily()
     s = data_settings(spec)
     ev = s.eval
-    device = pick_device(spec.get("device", "auto"))
-    net, sigma = load_net(spec, ckpt, device)
-    chosen = dict(params or {})
-    if tuned:
-        from ..jobs import tuned_params
-
-        chosen = {**tuned_params(tuned, spec, nfe, net.ckpt_sha256), **chosen}
-    gen = make_generator(spec, net, sigma, nfe, chosen, device)
     trajs = family.eval_split(spec, "test")
     _, frame_ps, source = family.trajectories(spec)
     predict = generator_predictor(gen, family.converter(spec), spec["sweep"].get("batch_size"))
     starts = np.stack([trajs[c % len(trajs)][0] for c in range(ev.n_free)]).astype(np.float64)
-    t0 = time.perf_counter()
     chains = free_generation(starts, predict, ev.free_frames, s, 1_000_003 * int(spec["seed"]) + 5)
-    wall = time.perf_counter() - t0
     n_true = min(ev.free_frames, min(t.shape[0] for t in trajs))
     truth = np.stack([trajs[c % len(trajs)][:n_true] for c in range(ev.n_free)])
     pool = np.concatenate(trajs)
     pool = pool[_even(pool.shape[0], max_pool)]
     metrics = free_metrics(list(chains), trajs, frame_ps, ev)
-    meta = {"experiment": spec["experiment"], "dataset": spec["dataset"], "source": source,
+    info = {"experiment": spec["experiment"], "dataset": spec["dataset"], "source": source,
             "variant": spec["variant"]["name"], "sampler": spec["variant"]["sampler"],
             "method": spec["method"]["name"], "solver": spec["solver"], "nfe_budget": nfe,
             "nfe": gen.nfe_per_call, "vjp": gen.vjp_per_call, "params": gen.params,
-            "seed": spec["seed"], "frame_ps": frame_ps, "metrics": metrics,
-            "provenance": record(cfg=spec, seed=spec["seed"], device=device, wall_s=wall, nfe=nfe)}
-    with atomic_path(out, suffix=".npz") as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, generated=chains.astype(np.float32), truth=truth.astype(np.float32),
-                            truth_pool=pool.astype(np.float32), frame_ps=np.float64(frame_ps),
-                            meta=np.array(json.dumps(meta, default=str)))
-    return meta
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m idff.families.md",
-                                     description="MD family entries used by workflow/rules/md.smk")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("rollout", help="free generation from the test split's first frames -> .npz")
-    p.add_argument("--spec", required=True, help="JSON eval spec (what Snakemake passes)")
-    p.add_argument("--ckpt", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--nfe", type=int, required=True)
-    p.add_argument("--tuned", type=Path, help="tune output: use the parameters chosen at this NFE")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args(argv)
-    try:
-        spec = json.loads(args.spec)
-        params: dict = {}
-        for item in args.param:
-            from ..config import apply_override
-
-            apply_override(params, item)
-        meta = rollout(spec, args.ckpt, args.out, args.nfe, params=params, tuned=args.tuned)
-    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"idff.families.md {args.cmd}: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: meta[k] for k in ("variant", "nfe_budget", "nfe", "params", "metrics")},
-                     default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            "seed": spec["seed"], "frame_ps": frame_ps, "metrics": metrics}
+    arrays = {"generated": chains.astype(np.float32), "truth": truth.astype(np.float32),
+              "truth_pool": pool.astype(np.float32), "frame_ps": np.float64(frame_ps)}
+    return arrays, info

@@ -35,9 +35,7 @@ OSTIA, degC for OISST; differences in K and degC are equal).
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +43,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import PREP_DATA_KEYS
+from .. import layout
 from ..data.sst import (
     OISST_BASE_URL,
+    SOURCE_DEFAULTS,
     SPLITS,
     ForecastWindows,
     SSTDataset,
@@ -63,10 +62,12 @@ from ..data.sst import (
 from ..flows.fields import STOCHASTIC
 from ..flows.generator import Generator
 from ..metrics.probabilistic import LeadScoreAccumulator, climatology_forecast
+from .base import FamilyBase
 
 DATA_NAME = "sst.nc"
 #: Keys of ``spec["data"]`` that shape the prepared file (the rest shape training/evaluation).
-PREP_KEYS = PREP_DATA_KEYS["sst"]
+PREP_KEYS = ("box", "boxes", "lat_range", "min_ocean", "train_years", "val_years", "test_years",
+             "std_mode", "min_std", "raw_dir", "base_url", "retries", "timeout")
 REFERENCES = ("persistence", "climatology", "climatology_mean")
 RAW_UNITS = {"ostia": "K", "oisst": "degC"}
 
@@ -172,8 +173,6 @@ def prepare_kwargs(spec: dict) -> dict[str, Any]:
 
 
 def split_years(spec: dict) -> tuple[int, ...]:
-    from ..data.sst import SOURCE_DEFAULTS
-
     data, d = spec.get("data") or {}, SOURCE_DEFAULTS[spec["dataset"]]
     years: set[int] = set()
     for s in SPLITS:
@@ -270,11 +269,14 @@ def flat_scores(z: dict, raw: dict | None = None, prefix: str = "") -> dict[str,
     return out
 
 
-class SSTFamily:
+class SSTFamily(FamilyBase):
     default_metric = "crps"
+    datasets = ("ostia", "oisst")
+    prep_data_keys = PREP_KEYS
+    eval_only_data_keys = ("n_members", "n_windows", "n_windows_val", "eval_batch")
 
     def data_file(self, spec: dict) -> str:
-        return f"resources/data/{spec['experiment']}/{spec['dataset']}/{DATA_NAME}"
+        return layout.data_file(spec["experiment"], spec["dataset"], DATA_NAME)
 
     def prepare(self, spec: dict, out: str) -> None:
         SSTSettings.from_spec(spec)  # reject a bad config before any download
@@ -325,6 +327,10 @@ class SSTFamily:
         out.update(n_windows=float(len(win)), x0_noise=noise)
         return out
 
+    def forecast(self, spec: dict, gen: Generator, nfe: int, window: int = 0) -> tuple[dict, dict]:
+        """Hook of ``idff forecast``: the ensemble forecast of one test window."""
+        return forecast(self, spec, gen, nfe, window)
+
     def floor(self, spec: dict) -> dict[str, float]:
         """Reference forecasts on the test windows, keys ``<reference>.<metric>``.
 
@@ -361,32 +367,24 @@ class SSTFamily:
 
 
 # --------------------------------------------------------------------------------------------
-# Forecast files for figures: python -m idff.families.sst forecast ...
+# Forecast files for figures: idff forecast ...
 # --------------------------------------------------------------------------------------------
 
-def run_forecast(spec: dict, ckpt: str | Path, out: str | Path, *, nfe: int, window: int = 0,
-                 params: dict | None = None) -> dict[str, Any]:
-    """Forecast one test window with the job's sampler and write an ``.npz`` for figures.
+def forecast(family: SSTFamily, spec: dict, gen: Generator, nfe: int,
+             window: int = 0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Forecast one test window with the job's generator: the arrays of a forecast file.
 
     Arrays (standardised units; ``*_raw`` in the source's raw units, land NaN): ``context
     [H, W]``, ``truth [L, H, W]``, ``members [M, L, H, W]``, ``mean``, ``spread`` (std over
     members, ddof 1; 0 for one member) ``[L, H, W]``, the same ``*_raw``, ``land [H, W]``,
-    ``lat [H]``, ``lon [W]``, and ``info`` (JSON text: box id, dates, units, NFE, parameters).
+    ``lat [H]``, ``lon [W]``; and ``info`` (box id, dates, units, NFE, parameters).
     """
-    from ..io import atomic_path
-    from ..jobs import load_net, make_generator
-    from ..provenance import pick_device
-
     s = SSTSettings.from_spec(spec)
-    family = SSTFamily()
     data, win = family.dataset(spec), family.windows(spec, "test")
     if not 0 <= window < len(win):
         raise ValueError(f"window {window} does not exist: the test split has {len(win)} "
                          f"forecast windows (0..{len(win) - 1}) with these settings")
     one = select_one(win, window)
-    device = pick_device(spec.get("device", "auto"))
-    net, sigma = load_net(spec, ckpt, device)
-    gen = make_generator(spec, net, sigma, nfe, params or {}, device)
     noise = s.x0_noise_for(spec["variant"]["name"])
     (_, ens), = iter_forecasts(gen, one, s, seed=spec["seed"], split="test", x0_noise=noise)
     members = ens[0, :, :, 0].transpose(1, 0, 2, 3)  # [M, L, H, W]
@@ -416,44 +414,10 @@ def run_forecast(spec: dict, ckpt: str | Path, out: str | Path, *, nfe: int, win
               "mean": members.mean(axis=0), "spread": spread(members),
               "truth_raw": mask(truth_raw), "mean_raw": mask(raw_members.mean(axis=0)),
               "spread_raw": mask(spread(raw_members)), "land": land,
-              "lat": data.lat[b], "lon": data.lon[b], "info": np.array(json.dumps(info))}
-    with atomic_path(out, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    print(json.dumps(info))
-    return info
+              "lat": data.lat[b], "lon": data.lon[b]}
+    return arrays, info
 
 
 def select_one(win: ForecastWindows, i: int) -> ForecastWindows:
     return ForecastWindows(**{f: getattr(win, f)[i:i + 1] for f in (
         "context", "truth", "cond", "box", "start", "target_period", "land")})
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m idff.families.sst",
-                                     description="SST family entries used by workflow/rules/sst.smk")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("forecast", help="ensemble forecast of one test window -> .npz")
-    p.add_argument("--spec", required=True, help="JSON eval spec (what Snakemake passes)")
-    p.add_argument("--ckpt", type=Path, required=True)
-    p.add_argument("--nfe", type=int, required=True)
-    p.add_argument("--window", type=int, default=0, help="index among the test windows")
-    p.add_argument("--tuned", type=Path, help="tune output: use the parameters chosen at --nfe")
-    p.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        spec = json.loads(args.spec)
-        params = {}
-        if args.tuned:
-            from ..jobs import tuned_params
-
-            params = tuned_params(args.tuned, spec, args.nfe)
-        run_forecast(spec, args.ckpt, args.out, nfe=args.nfe, window=args.window, params=params)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
-        print(f"idff.families.sst {args.cmd}: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,14 +5,50 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..config import check_toy_data
-from ..data.toy import FreshToyPairs, ToyPairs, toy_split
+from ..data.toy import TOY_DATASETS, FreshToyPairs, ToyPairs, toy_split
+from ..errors import ConfigError
 from ..flows.generator import Generator
 from ..metrics.distribution import distribution_metrics
+from .base import FamilyBase
+
+TOY_DATA_KEYS = ("n_train", "fresh")
 
 
-class ToyFamily:
+def check_toy_data(data: dict, key: str) -> int | None:
+    """The toy family's ``data`` settings: ``n_train`` (points drawn once for training) or
+    ``fresh: true`` (new points every batch, as the authors trained), nothing else.
+
+    Returns ``n_train`` (None for fresh draws); raises ConfigError naming the key (a typo would
+    otherwise be silent).
+    """
+    unknown = sorted(set(data) - set(TOY_DATA_KEYS))
+    if unknown:
+        raise ConfigError(f"config key {key}: unknown toy data setting(s) {unknown}; valid: "
+                          f"{', '.join(TOY_DATA_KEYS)}")
+    fresh = data.get("fresh", False)
+    if not isinstance(fresh, bool):
+        raise ConfigError(f"config key {key}.fresh: must be true or false, got {fresh!r}")
+    if fresh:
+        if "n_train" in data:
+            raise ConfigError(f"config key {key}: n_train and fresh: true exclude each other "
+                              f"(fresh draws new points every batch); remove one")
+        return None
+    n = data.get("n_train")
+    if not (isinstance(n, int) and not isinstance(n, bool)) or n < 1:
+        raise ConfigError(f"config key {key}.n_train: the number of training points must be an "
+                          f"integer >= 1 (or set fresh: true), got {n!r}")
+    return n
+
+
+class ToyFamily(FamilyBase):
     default_metric = "mmd"
+    datasets = TOY_DATASETS
+
+    def check_experiment(self, name: str, exp: dict) -> None:
+        key = f"experiments.{name}"
+        if exp["model"]["arch"] != "mlp":
+            raise ConfigError(f"config key {key}.model.arch: toy data needs arch mlp")
+        check_toy_data(exp["data"], f"{key}.data")
 
     def data_file(self, spec: dict) -> None:
         return None  # generated on the fly from the seed

@@ -50,6 +50,7 @@ class NODE(Method):
 
     def integrate(self, model: nn.Module, x0: Tensor, cond: Tensor | None = None) -> Tensor:
         """x(1) of dx/dt = model(x, t, cond), x(0) = x0 (differentiable)."""
+        # torchdiffeq: slow to import, only the neural-ODE baseline and dopri5 need it
         from torchdiffeq import odeint
 
         calls = 0

@@ -132,6 +132,7 @@ def integrate_adaptive(drift: Drift, x: Tensor, *, t0: float = 0.0, t1: float = 
                        rtol: float = 1e-5, atol: float = 1e-5, method: str = "dopri5",
                        return_trajectory: bool = False, n_saved: int = 21):
     """The 'infinite NFE' reference: torchdiffeq's adaptive solver; NFE is whatever it took."""
+    # torchdiffeq: slow to import, only the neural-ODE baseline and dopri5 need it
     from torchdiffeq import odeint
 
     def f(t: Tensor, y: Tensor) -> Tensor:

@@ -73,16 +73,6 @@ def median_bandwidth(z: Tensor | np.ndarray) -> float:
 MULTI_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-def mmd2_multiscale(x: Tensor | np.ndarray, y: Tensor | np.ndarray,
-                    scales: Sequence[float] = MULTI_SCALES) -> float:
-    """MMD^2 with RBF kernels at multiples of the target's (``y``) median-heuristic bandwidth.
-
-    The bandwidth comes from the target alone so every method is scored with the same kernel.
-    """
-    h = median_bandwidth(y)
-    return mmd2_rbf(x, y, bandwidths=[s * h for s in scales])
-
-
 def distribution_metrics(samples: Tensor, target: Tensor,
                          only: Sequence[str] | None = None) -> dict[str, float]:
     """Every distribution metric the toy tables report (pairwise distances computed once).

@@ -235,8 +235,9 @@ class ReferenceMetrics:
                  device: str | torch.device = "cpu", kid_subsets: int = 100,
                  kid_subset_size: int = 1000, isc_splits: int = 10, seed: int = 2020,
                  verbose: bool = False) -> None:
+        # torch-fidelity: heavy, only FID/KID/IS need it
         from torch_fidelity.metric_fid import fid_featuresdict_to_statistics
-        from torch_fidelity.utils import (
+        from torch_fidelity.utils import (  # torch-fidelity: heavy, only FID/KID/IS need it
             create_feature_extractor,
             resolve_feature_layer_for_metric,
         )
@@ -270,6 +271,7 @@ class ReferenceMetrics:
 
     def features(self, images: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
         """The extractor's features of uint8 images (torch-fidelity's batching and dtypes)."""
+        # torch-fidelity: heavy, only FID/KID/IS need it
         from torch_fidelity.utils import get_featuresdict_from_dataset
 
         cuda = self.device.type == "cuda"
@@ -280,11 +282,15 @@ class ReferenceMetrics:
     def __call__(self, fake: np.ndarray | torch.Tensor, *, fid: bool = True, kid: bool = True,
                  isc: bool = True) -> dict[str, Any]:
         """Metrics of ``fake`` (uint8) against the reference; keys as ``compute_image_metrics``."""
-        from torch_fidelity.metric_fid import (
+        from torch_fidelity.metric_fid import (  # torch-fidelity: heavy, only FID/KID/IS need it
             fid_featuresdict_to_statistics,
             fid_statistics_to_metric,
         )
+
+        # torch-fidelity: heavy, only FID/KID/IS need it
         from torch_fidelity.metric_isc import isc_features_to_metric
+
+        # torch-fidelity: heavy, only FID/KID/IS need it
         from torch_fidelity.metric_kid import kid_features_to_metric
 
         fake_t = as_nchw_uint8(fake, "fake images")

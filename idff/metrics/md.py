@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from idff.metrics.angles import circular_cc_deg, mae_deg, pearson_cc_deg, rmse_deg
+from .angles import circular_cc_deg, mae_deg, pearson_cc_deg, rmse_deg
 
 ANGLE_NAMES = ("phi", "psi")
 

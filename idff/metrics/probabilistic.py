@@ -55,7 +55,7 @@ def crps_ensemble(obs: Any, ens: Any, member_axis: int = 0, *, fair: bool = Fals
     if backend == "properscoring":
         if fair:
             raise ValueError("properscoring has no fair CRPS; use backend='formula'")
-        import properscoring
+        import properscoring  # optional, only the cross-check against properscoring needs it
 
         return np.asarray(properscoring.crps_ensemble(obs, ens, axis=-1), dtype=np.float64)
     if backend != "formula":
@@ -68,16 +68,6 @@ def crps_ensemble(obs: Any, ens: Any, member_axis: int = 0, *, fair: bool = Fals
     pair_sum = 2.0 * (x * rank).sum(axis=-1)
     denom = 2.0 * m * (m - 1) if fair else 2.0 * m * m
     return skill - pair_sum / denom
-
-
-def crps_gaussian(obs: Any, mu: Any, sigma: Any) -> np.ndarray:
-    """Closed-form CRPS of N(mu, sigma^2): ``sigma (z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi))``."""
-    from scipy.special import ndtr
-
-    obs, mu, sigma = _np(obs), _np(mu), _np(sigma)
-    z = (obs - mu) / sigma
-    pdf = np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
-    return sigma * (z * (2.0 * ndtr(z) - 1.0) + 2.0 * pdf - 1.0 / np.sqrt(np.pi))
 
 
 def _weighted_mean(v: np.ndarray, weights: np.ndarray | None, axis: Any) -> np.ndarray:
@@ -209,15 +199,6 @@ class LeadScoreAccumulator:
 # --------------------------------------------------------------------------------------------
 # Reference forecasts
 # --------------------------------------------------------------------------------------------
-
-def persistence_forecast(context: Any, horizon: int) -> np.ndarray:
-    """The last observed field repeated for every lead: ``[N, horizon, 1, *field]`` from
-    ``context[N, *field]`` (member axis 2, one member; a read-only broadcast view)."""
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {horizon}")
-    c = _np(context)
-    return np.broadcast_to(c[:, None, None], (c.shape[0], horizon, 1, *c.shape[1:]))
-
 
 def climatology_forecast(history: Any, history_period: Any, box_index: Any,
                          target_period: Any, n_members: int | None = None,

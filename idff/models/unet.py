@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from idff.models.unet_blocks import (
+from .unet_blocks import (
     AttentionBlock,
     Downsample,
     EmbedSequential,
@@ -153,14 +153,6 @@ class UNet(nn.Module):
             raise ValueError(f"cond values must lie in [0, {self.n_cond}), got "
                              f"[{int(cond.min())}, {int(cond.max())}]")
         return cond.long()
-
-
-def unet_for(data_shape: Sequence[int], n_heads: int = 2, n_cond: int = 0, **kwargs) -> UNet:
-    """A UNet for data of shape (C, H, W) with ``n_heads`` outputs stacked along channels."""
-    if len(data_shape) != 3:
-        raise ValueError(f"data_shape must be (C, H, W), got {tuple(data_shape)}")
-    c, h, w = (int(s) for s in data_shape)
-    return UNet(c, n_heads * c, (h, w), n_cond=n_cond, **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:

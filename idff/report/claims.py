@@ -25,17 +25,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import sweep_nfes
 from ..io import atomic_path, write_text_atomic
 from ..metrics.paired import paired_difference
-from . import Target
-from .collect import (
-    exp_config,
-    expected_floor_files,
-    expected_metric_files,
-    load_floor,
-    load_metrics,
-    sweep_results,
-)
+from ..plan.core import exp_config, expected_floor_files, expected_metric_files
+from ..plan.figures import iteration_jobs, iterations_settings
+from .collect import load_floor, load_metrics, sweep_results
+from .images import not_comparable_reason
+from .paper_figures.iterations import load_iterations, nfe_to_threshold
+from .render import table_paths, tex_escape
+from .target import Target
 
 TOY = "toy"
 FEW_STEPS = (10, 5)  # the paper's "IDFF at NFE 10"; 5 as the stricter budget
@@ -138,15 +137,11 @@ def _settle(claim: Claim, settings: list[str]) -> None:
 
 
 def _nfe_at_most(e: dict, solver: str, nfe: int) -> int | None:
-    from ..config import sweep_nfes
-
     ok = [n for n in sweep_nfes(e, solver) if n <= nfe]
     return max(ok) if ok else None
 
 
 def _reference(e: dict) -> tuple[str, str, int] | None:
-    from ..config import sweep_nfes
-
     v = find_variant(e, "native", "otcfm")
     if v is None or "euler" not in _solvers(e, v):
         return None
@@ -155,8 +150,6 @@ def _reference(e: dict) -> tuple[str, str, int] | None:
 
 def _matches_reference(claim: Claim, e: dict, runs, floor, v: str | None, ref, label: str,
                        missing: str) -> None:
-    from ..config import sweep_nfes
-
     if v is None or ref is None:
         claim.why = missing if v is None else "no OT-CFM variant swept with Euler (the reference)"
         return
@@ -206,9 +199,6 @@ def _orders(claim: Claim, e: dict, runs, floor) -> None:
 
 
 def _iterations(claim: Claim, cfg: dict, exp: str, results: Path, target: str) -> None:
-    from .paper_figures.iterations import load_iterations, nfe_to_threshold
-    from .paper_figures.settings import iterations_settings
-
     if "nfe_vs_iterations" not in (exp_config(cfg, exp).get("figures") or {}):
         claim.why = (f"this run keeps no training snapshots (experiments.{exp}.figures."
                      f"nfe_vs_iterations); config/toy_paper.yaml has them")
@@ -307,7 +297,6 @@ def md_claim(cfg: dict, results: Path, target: str) -> Claim:
         return c
     runs = _rows_of(cfg, exp, results, target, "mae")
     solver = _solvers(e, idff)[0]
-    from ..config import sweep_nfes
 
     n_i = min(sweep_nfes(e, solver), key=lambda n: abs(n - 3))
     n_n = max(sweep_nfes(e, _solvers(e, node)[0]))
@@ -348,8 +337,6 @@ def sst_claim(cfg: dict, results: Path, target: str) -> Claim:
 
 
 def image_claims(cfg: dict, results: Path, target: str) -> list[Claim]:
-    from .images import not_comparable_reason
-
     c7 = Claim("C7", "CIFAR-10 FID 2.78 at NFE 10 (abstract v4, quoted; the authors' README: 5.87)")
     c8 = Claim("C8", "CelebA-64 FID 11.83 at NFE 10 (the authors' README, quoted)")
     for claim, real, quote in ((c7, "cifar10", "cifar10_fid"), (c8, "celeba", "celeba_fid")):
@@ -385,8 +372,6 @@ def claims_experiments(cfg: dict) -> list[str]:
 
 
 def claims_inputs(cfg: dict, exp: str) -> list[str]:
-    from .paper_figures.settings import iteration_jobs
-
     files: list[str] = []
     for x in claims_experiments(cfg):
         e = exp_config(cfg, x)
@@ -431,13 +416,11 @@ def render_markdown(claims: list[Claim], cfg: dict) -> str:
 
 
 def render_latex(claims: list[Claim]) -> str:
-    from .tables import _tex_escape
-
     lines = [r"\begin{tabular}{lll}", r"\toprule", r"Claim & Verdict & Deciding numbers \\",
              r"\midrule"]
     for c in claims:
-        lines.append(f"{c.key}: {_tex_escape(c.text)} & {_tex_escape(c.verdict)} & "
-                     f"{_tex_escape(c.why)} \\\\")
+        lines.append(f"{c.key}: {tex_escape(c.text)} & {tex_escape(c.verdict)} & "
+                     f"{tex_escape(c.why)} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)
 
@@ -449,8 +432,6 @@ def build_claims(cfg: dict, results: Path, target: str) -> list[Claim]:
 
 def table_claims(target: str, cfg: dict, exp: str, results: str | Path, out: str | Path
                  ) -> list[Path]:
-    from .tables import table_paths
-
     claims = build_claims(cfg, Path(results), target)
     paths = table_paths(out)
     rows = [{**{k: r.get(k, math.nan) for k in CSV_COLUMNS}} for c in claims for r in c.rows]

@@ -15,15 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import sweep_nfes, variant_solvers
-from ..flows.solvers import budget_is_valid
+from ..plan.core import exp_config, family_metrics, floor_path, has_floor, metric_jobs
 from .validate import ResultValueError, check_result
 
 RESULTS_PREFIX = "results/"
-FAMILY_METRICS: dict[str, tuple[str, ...]] = {"toy": ("w2", "mmd", "mmd_biased", "mmd_multi")}
-FAMILY_HAS_FLOOR: dict[str, bool] = {"toy": True, "md": True, "sst": True, "images": True}  # does `idff floor` score this family?
-TOY_ORDERS_DEFAULTS: dict[str, Any] = {"variants": ["otcfm", "idff1", "idff2", "idff3"], "nfe": 2,
-                                       "solver": "euler", "n_samples": 2048, "n_trajectories": 12}
 METRIC_KEYS = ("dataset", "variant", "method", "sampler", "solver", "seed", "rows")
 ROW_KEYS = ("nfe_budget", "nfe", "vjp", "wall_s")
 
@@ -32,111 +27,28 @@ class ReportInputError(ValueError):
     """A result file exists but does not hold what the report needs."""
 
 
-def exp_config(cfg: dict, exp: str) -> dict:
-    if exp not in cfg.get("experiments", {}):
-        raise ValueError(f"the report needs experiment {exp!r} in the config (experiments.{exp}); "
-                         f"the config has: {', '.join(cfg.get('experiments', {})) or 'none'}")
-    return cfg["experiments"][exp]
 
 
-def family_metrics(cfg: dict, exp: str) -> tuple[str, ...]:
-    family = exp_config(cfg, exp)["family"]
-    if family not in FAMILY_METRICS:
-        raise ValueError(f"no report metrics are defined for data family {family!r} "
-                         f"(experiments.{exp}.family); known: {', '.join(FAMILY_METRICS)}")
-    return FAMILY_METRICS[family]
 
 
-def has_floor(cfg: dict, exp: str) -> bool:
-    return FAMILY_HAS_FLOOR.get(exp_config(cfg, exp)["family"], False)
 
 
-def metric_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
-    return f"results/metrics/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json"
 
 
-def floor_path(exp: str, dataset: str, seed: int) -> str:
-    return f"results/floor/{exp}/{dataset}/seed{seed}.json"
 
 
-def sample_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
-    return f"results/samples/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz"
 
 
-def metric_jobs(cfg: dict, exp: str) -> list[dict]:
-    """One entry per expected metric file: dataset, variant, solver, seed, nfes, path."""
-    e = exp_config(cfg, exp)
-    jobs = []
-    for ds in e["datasets"]:
-        for variant in e["variants"]:
-            for solver in variant_solvers(e, variant):
-                nfes = sweep_nfes(e, solver)
-                if not nfes:
-                    continue
-                for seed in e["seeds"]:
-                    jobs.append({"dataset": ds, "variant": variant, "solver": solver, "seed": seed,
-                                 "nfes": nfes, "path": metric_path(exp, ds, variant, solver, seed)})
-    return jobs
 
 
-def expected_metric_files(cfg: dict, exp: str) -> list[str]:
-    return [j["path"] for j in metric_jobs(cfg, exp)]
 
 
-def expected_floor_files(cfg: dict, exp: str) -> list[str]:
-    """Floor files of ``exp`` (none for a family without a floor)."""
-    e = exp_config(cfg, exp)
-    if not has_floor(cfg, exp):
-        return []
-    return [floor_path(exp, ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
 
 
-def toy_orders_settings(cfg: dict, exp: str) -> dict[str, Any] | None:
-    """Settings of the orders figure (``experiments.<exp>.figures.toy_orders`` over defaults).
-
-    ``solver`` is one solver name or a mapping variant -> solver (a stochastic variant needs
-    euler_maruyama). Returns None for a non-toy experiment that does not ask for the figure.
-    """
-    e = exp_config(cfg, exp)
-    given = e.get("figures", {}).get("toy_orders")
-    if given is None and e["family"] != "toy":
-        return None
-    s = {**TOY_ORDERS_DEFAULTS, **(given or {})}
-    key = f"experiments.{exp}.figures.toy_orders"
-    unknown = set(s) - set(TOY_ORDERS_DEFAULTS)
-    if unknown:
-        raise ValueError(f"config key {key}: unknown settings {sorted(unknown)}; "
-                         f"valid: {', '.join(TOY_ORDERS_DEFAULTS)}")
-    if not isinstance(s["nfe"], int) or s["nfe"] < 1:
-        raise ValueError(f"config key {key}.nfe: needs a positive integer, got {s['nfe']!r}")
-    solvers = {}
-    for v in s["variants"]:
-        if v not in e["variants"]:
-            raise ValueError(f"config key {key}.variants: {v!r} is not a variant of experiments."
-                             f"{exp}.variants; valid: {', '.join(e['variants'])}")
-        solver = s["solver"].get(v, "euler") if isinstance(s["solver"], dict) else s["solver"]
-        if solver not in variant_solvers(e, v):
-            raise ValueError(f"config key {key}.solver: variant {v!r} is not run with solver "
-                             f"{solver!r}; its solvers: {', '.join(variant_solvers(e, v))}")
-        if not budget_is_valid(solver, s["nfe"]):
-            raise ValueError(f"config key {key}.nfe: solver {solver!r} cannot meet NFE {s['nfe']}")
-        solvers[v] = solver
-    return {**s, "solvers": solvers, "seed": e["seeds"][0]}
 
 
-def sample_jobs(cfg: dict, exp: str) -> list[dict]:
-    """One entry per sample file the orders figure needs (first seed of the experiment)."""
-    s = toy_orders_settings(cfg, exp)
-    if s is None:
-        return []
-    return [{"dataset": ds, "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
-             "seed": s["seed"], "n": s["n_samples"],
-             "path": sample_path(exp, ds, v, s["solvers"][v], s["nfe"], s["seed"])}
-            for ds in exp_config(cfg, exp)["datasets"] for v in s["variants"]]
 
 
-def expected_sample_files(cfg: dict, exp: str) -> list[str]:
-    return [j["path"] for j in sample_jobs(cfg, exp)]
 
 
 def resolve(results: str | Path, rel: str) -> Path:
@@ -273,18 +185,27 @@ def to_float(value: Any, key: str, path: Path) -> float:
         raise ReportInputError(f"result file {path}: {key} = {value!r} is not a number") from exc
 
 
+def read_npz(path: Path, need: tuple[str, ...], what: str, step: str,
+             every: bool = False) -> dict[str, np.ndarray]:
+    """The arrays ``need`` (``every``: all arrays, ``need`` among them) of an ``.npz`` that
+    ``idff <step>`` wrote; a file that cannot be read or lacks one is a ReportInputError naming
+    the file and the fix."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in z.files if every or k in need}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ReportInputError(f"{what} file {path} could not be read ({exc}); delete it and "
+                               f"rerun `idff {step}`") from exc
+    lacking = [k for k in need if k not in arrays]
+    if lacking:
+        raise ReportInputError(f"{what} file {path} lacks array(s) {lacking}; it was not written "
+                               f"by `idff {step}`: delete it and rerun")
+    return arrays
+
+
 def load_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``samples [N, 2]`` and ``trajectory [steps + 1, N, 2]`` of an ``idff sample`` file."""
-    try:
-        with np.load(path) as z:
-            arrays = {k: np.asarray(z[k]) for k in ("samples", "trajectory") if k in z.files}
-    except (OSError, ValueError) as exc:
-        raise ReportInputError(f"sample file {path} could not be read ({exc}); delete it and rerun "
-                               f"`idff sample`") from exc
-    lacking = [k for k in ("samples", "trajectory") if k not in arrays]
-    if lacking:
-        raise ReportInputError(f"sample file {path} lacks array(s) {lacking}; `idff sample` "
-                               f"writes 'samples' and 'trajectory': rerun it")
+    arrays = read_npz(path, ("samples", "trajectory"), "sample", "sample")
     samples, traj = arrays["samples"], arrays["trajectory"]
     if samples.ndim != 2 or samples.shape[1] != 2:
         raise ReportInputError(f"sample file {path}: samples has shape {samples.shape}, need (N, 2)")

@@ -9,22 +9,21 @@
   method and seed (template ``.dvc/plots/curve.json``).
 
 Both folders are rewritten whole (into a temporary folder, then renamed), so a killed job never
-leaves a half-written set. Run as ``python -m idff.report.dvc_files`` (what the rule calls).
+leaves a half-written set. ``idff dvc-files`` runs it (what rule ``dvc_files`` calls).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import ConfigError, validate_config, variant_solvers
-from .collect import ROW_KEYS, exp_config, sweep_results
+from ..config import variant_solvers
+from ..plan.core import exp_config
+from .collect import ROW_KEYS, sweep_results
 from .training import load_curves
 
 SKIP_KEYS = set(ROW_KEYS) | {"nfe_budget", "calls", "params"}
@@ -110,25 +109,3 @@ def write_dvc_files(cfg: dict, exp: str, results: str | Path, summary: Path, plo
     tables = {f"nfe/{k}": v for k, v in plot_tables(cfg, exp, long).items()}
     tables |= {f"training/{k}": v for k, v in curve_tables(cfg, exp, results).items()}
     _replace_dir(Path(plots), tables)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m idff.report.dvc_files", description=__doc__.splitlines()[0])
-    p.add_argument("--config-json", required=True, help="the config (what the rule passes)")
-    p.add_argument("--exp", required=True)
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--summary", type=Path, required=True, help="metrics folder to write")
-    p.add_argument("--plots", type=Path, required=True, help="plots folder to write")
-    args = p.parse_args(argv)
-    try:
-        cfg = json.loads(args.config_json)
-        validate_config(cfg)
-        write_dvc_files(cfg, args.exp, args.results, args.summary, args.plots)
-    except (ConfigError, ValueError, FileNotFoundError, json.JSONDecodeError) as exc:
-        print(f"dvc_files: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

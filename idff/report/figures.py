@@ -6,7 +6,6 @@ made from any thread or process without a display.
 
 from __future__ import annotations
 
-import io
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,63 +16,23 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from ..io import atomic_path, write_text_atomic
-from .collect import (
-    exp_config,
-    family_metrics,
-    job_files,
-    load_floor,
-    load_metrics,
-    load_samples,
-    sample_jobs,
-    toy_orders_settings,
-)
-from .tables import aggregate, fmt_sig, metric_info
+from ..data.toy import toy_split
+from ..metrics.distribution import mmd2_rbf
+from ..plan.core import exp_config, family_metrics, sample_jobs, toy_orders_settings
+from .collect import job_files, load_floor, load_metrics, load_samples
+from .render import fmt_sig, save_figure
+from .tables import aggregate, metric_info
 
 NFE_DEFAULTS: dict[str, Any] = {"metrics": ["w2", "mmd"], "yscale": {"w2": "log"}}
 SOLVER_STYLES = {"euler": "-", "midpoint": "--", "heun": "-.", "rk4": ":", "ssprk3": (0, (3, 1)),
                  "euler_maruyama": (0, (5, 1, 1, 1))}
 FLOOR_STYLE = {"color": "0.35", "linestyle": (0, (4, 3)), "linewidth": 1.2}
-DPI = 120
 
 
-def _save(fig: Figure, out: str | Path, dpi: int | None = None, colors: int | None = 256) -> Path:
-    """Write a PNG atomically, quantised to a 256-colour palette (about 3x smaller, same look).
-
-    ``colors=None`` keeps full RGB: smooth colour maps (several on one figure) band otherwise.
-    """
-    from PIL import Image
-
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise ValueError(f"figure output {out} must be a .png file")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi or DPI, bbox_inches="tight", facecolor="white")
-    buf.seek(0)
-    with Image.open(buf) as im:
-        small = im.convert("RGB")
-        if colors is not None:
-            small = small.quantize(colors=colors, dither=Image.Dither.NONE)
-    with atomic_path(out, suffix=".png") as tmp:
-        small.save(tmp, format="PNG", optimize=True)
-    return out
 
 
-def companion_paths(out: str | Path) -> tuple[Path, Path]:
-    """The plotted numbers (``<stem>.csv``) and caption (``<stem>.caption.md``) beside a PNG."""
-    out = Path(out)
-    return out.parent / f"{out.stem}.csv", out.parent / f"{out.stem}.caption.md"
 
 
-def _save_all(fig: Figure, out: str | Path, data: pd.DataFrame, caption: str,
-              **kw: Any) -> list[Path]:
-    """The PNG, the numbers it plots (CSV) and its caption (Markdown), each atomically."""
-    png = _save(fig, out, **kw)
-    csv, md = companion_paths(out)
-    with atomic_path(csv, suffix=".csv") as tmp:
-        data.to_csv(tmp, index=False, float_format="%.8g")
-    write_text_atomic(md, caption.rstrip() + "\n")
-    return [png, csv, md]
 
 
 def _minor_label(v: float, _pos: object = None) -> str:
@@ -178,13 +137,13 @@ def fig_nfe(target: str, cfg: dict, exp: str, results: str | Path, out: str | Pa
                f"±1 sample-std band, {e['sweep']['n_samples']} samples per seed"
                + ("; dashed: the target floor (a target draw against another of the same size)"
                   if floor is not None else "") + ". Numbers: the CSV beside this figure.")
-    return _save_all(fig, out, long, caption)
+    return save_figure(fig, out, long, caption)
 
 
 # ---------------------------------------------------------------- toy orders (Fig. 2)
 
 
-def _limits(truth: np.ndarray, pad: float = 0.12) -> tuple[tuple[float, float], tuple[float, float]]:
+def plot_limits(truth: np.ndarray, pad: float = 0.12) -> tuple[tuple[float, float], tuple[float, float]]:
     lo, hi = np.percentile(truth, [0.5, 99.5], axis=0)
     span = float(max(hi - lo))
     mid = (lo + hi) / 2
@@ -199,6 +158,7 @@ def density_grid(truth: np.ndarray, lims, levels=(0.1, 0.4, 0.75), n_fit: int = 
     The contour at quantile q encloses roughly a (1 - q) share of the target's mass. Scott's
     bandwidth is narrowed (``bw_scale``): at full width thin shapes (spirals) smear into rings.
     """
+    # scipy.stats: slow to import, only the KDE contours need it
     from scipy.stats import gaussian_kde
 
     rng = np.random.default_rng(0)
@@ -210,17 +170,15 @@ def density_grid(truth: np.ndarray, lims, levels=(0.1, 0.4, 0.75), n_fit: int = 
     return xx, yy, dens, np.unique(np.quantile(kde(sub[:500].T), levels))
 
 
-def _mmd(samples: np.ndarray, truth: np.ndarray) -> float:
+def mmd_of(samples: np.ndarray, truth: np.ndarray) -> float:
     """MMD² (RBF, bandwidth 1) as in the tables; NaN when the samples hold NaN or inf."""
-    from ..metrics.distribution import mmd2_rbf
-
     try:
         return mmd2_rbf(samples, truth)
     except ValueError:
         return float("nan")
 
 
-def _mmd_text(value: float) -> str:
+def mmd_text(value: float) -> str:
     if not np.isfinite(value):
         return "MMD² n/a (non-finite samples)"
     return f"MMD² {fmt_sig(value * 1e3)} ×10⁻³"
@@ -230,8 +188,6 @@ def fig_toy_orders(target: str, cfg: dict, exp: str, results: str | Path,
                    out: str | Path) -> list[Path]:
     """Rows = data sets; columns = truth, then each variant: final samples, the truth's
     KDE contours and a dozen trajectories (first seed, one NFE)."""
-    from ..data.toy import toy_split
-
     e = exp_config(cfg, exp)
     if e["family"] != "toy":
         raise ValueError(f"{target} draws 2D toy samples; experiment {exp!r} has family "
@@ -250,17 +206,17 @@ def fig_toy_orders(target: str, cfg: dict, exp: str, results: str | Path,
         loaded = {v: load_samples(paths[(ds, v)]) for v in variants}
         n = len(next(iter(loaded.values()))[0])
         truth = toy_split(ds, "test", n, s["seed"]).numpy()
-        lims = _limits(truth)
+        lims = plot_limits(truth)
         xx, yy, dens, levels = density_grid(truth, lims)
         panels = [("truth (test split)", f"n = {n}", truth, None)]
         for v in variants:
             samples, traj = loaded[v]
-            mmd = _mmd(samples, truth)
+            mmd = mmd_of(samples, truth)
             rows.append({"dataset": ds, "variant": v, "label": _label(e, v),
                          "solver": s["solvers"][v], "nfe": s["nfe"], "seed": s["seed"],
                          "n_samples": len(samples), "steps": traj.shape[0] - 1, "mmd": mmd,
                          "n_nonfinite": int((~np.isfinite(samples).all(axis=1)).sum())})
-            panels.append((f"{_label(e, v)}, NFE {s['nfe']}", _mmd_text(mmd), samples, traj))
+            panels.append((f"{_label(e, v)}, NFE {s['nfe']}", mmd_text(mmd), samples, traj))
         for c, (title, sub, pts, traj) in enumerate(panels):
             ax = axes[r][c]
             finite = pts[np.isfinite(pts).all(axis=1)]
@@ -294,4 +250,4 @@ def fig_toy_orders(target: str, cfg: dict, exp: str, results: str | Path,
             f"column: the held-out test split). {caption}; the MMD² of each panel is computed "
             f"against the test draw of the same size shown in the first column. Numbers: the "
             f"CSV beside this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(rows), text, dpi=110, colors=64)
+    return save_figure(fig, out, pd.DataFrame.from_records(rows), text, dpi=110, colors=64)

@@ -17,20 +17,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatter
 
-from ..config import sweep_nfes, variant_solvers
 from ..io import atomic_path, write_text_atomic
-from . import Target
-from .collect import (
-    ReportInputError,
-    exp_config,
-    expected_floor_files,
-    floor_results,
-    job_files,
-    metric_jobs,
-    sweep_results,
-)
-from .tables import _md_table, _tex_escape, aggregate, cost_cells, fmt_sig, table_paths
+from ..plan.core import exp_config, expected_floor_files, metric_jobs
+from ..plan.images import image_experiments, sample_inputs, sample_jobs
+from .collect import ReportInputError, floor_results, job_files, sweep_results
+from .figures import FLOOR_STYLE, SOLVER_STYLES
+from .render import md_table, save_png, stat_cell, table_paths, tex_escape
+from .tables import aggregate, cost_cells, params_table
+from .target import Target
 
 METRICS = ("fid", "kid", "isc")
 HIGHER_IS_BETTER = {"isc"}
@@ -45,8 +43,6 @@ DATASET_NAMES = {"cifar10": "CIFAR-10 (32×32)", "celeba": "CelebA-64",
 PAPER_NFE_NOTE = ("The paper's \"NFE 10\" is 10 solver steps of torchsde's SRK scheme, which calls "
                   "the network 10 times per step: 100 forward passes (30 distinct).")
 QUOTED_MARKERS = ("*", "P", "X", "D", "^", "v", "s", "p")
-SAMPLES_DEFAULTS: dict[str, Any] = {"variants": None, "nfe": 10, "solver": None, "n": 64,
-                                    "nrow": 8}
 
 
 @dataclass(frozen=True)
@@ -84,8 +80,6 @@ QUOTED: dict[str, list[Quoted]] = {
 # ---------------------------------------------------------------------- config and inputs
 
 
-def image_experiments(cfg: dict) -> list[str]:
-    return [n for n, e in cfg.get("experiments", {}).items() if e.get("family") == "images"]
 
 
 def _data(e: dict) -> dict:
@@ -114,61 +108,12 @@ def nfe_figure_inputs(cfg: dict, exp: str) -> list[str]:
     return [p for x in image_experiments(cfg) for p in table_inputs(cfg, x)]
 
 
-def sample_settings(cfg: dict, exp: str) -> dict[str, Any]:
-    """``experiments.<exp>.figures.samples`` over defaults, checked against the sweep.
-
-    The NFE must be one the sweep runs with the solver, so that a tuned variant is drawn with
-    the parameters chosen on validation at that NFE (default: 10, else the largest below it).
-    """
-    e = exp_config(cfg, exp)
-    key = f"experiments.{exp}.figures.samples"
-    given = (e.get("figures") or {}).get("samples") or {}
-    unknown = set(given) - set(SAMPLES_DEFAULTS)
-    if unknown:
-        raise ValueError(f"config key {key}: unknown settings {sorted(unknown)}; valid: "
-                         f"{', '.join(SAMPLES_DEFAULTS)}")
-    s = {**SAMPLES_DEFAULTS, **given}
-    variants = list(s["variants"] or e["variants"])
-    solver = s["solver"] or e["sweep"]["solvers"][0]
-    for v in variants:
-        if v not in e["variants"]:
-            raise ValueError(f"config key {key}.variants: {v!r} is not a variant of "
-                             f"experiments.{exp}.variants; valid: {', '.join(e['variants'])}")
-        if solver not in variant_solvers(e, v):
-            raise ValueError(f"config key {key}.solver: variant {v!r} is not run with solver "
-                             f"{solver!r}; its solvers: {', '.join(variant_solvers(e, v))}")
-    nfes = sweep_nfes(e, solver)
-    nfe = s["nfe"] if "nfe" in given else max([n for n in nfes if n <= 10] or nfes)
-    if nfe not in nfes:
-        raise ValueError(f"config key {key}.nfe: {nfe!r} is not an NFE the sweep runs with "
-                         f"solver {solver!r} ({nfes}); pick one of those")
-    for k in ("n", "nrow"):
-        if not isinstance(s[k], int) or s[k] < 1:
-            raise ValueError(f"config key {key}.{k}: needs a positive integer, got {s[k]!r}")
-    return {"variants": variants, "solver": solver, "nfe": int(nfe), "n": s["n"],
-            "nrow": s["nrow"], "seed": e["seeds"][0]}
 
 
-def image_sample_path(exp: str, dataset: str, variant: str, solver: str, nfe: int,
-                      seed: int) -> str:
-    return f"results/samples/{exp}/images/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz"
 
 
-def sample_jobs(cfg: dict) -> list[dict]:
-    """One entry per sample grid of ``fig_samples`` (every image experiment, data set, variant)."""
-    jobs = []
-    for exp in image_experiments(cfg):
-        s = sample_settings(cfg, exp)
-        for ds in exp_config(cfg, exp)["datasets"]:
-            for v in s["variants"]:
-                jobs.append({"experiment": exp, "dataset": ds, "variant": v, **s,
-                             "path": image_sample_path(exp, ds, v, s["solver"], s["nfe"],
-                                                       s["seed"])})
-    return jobs
 
 
-def sample_inputs(cfg: dict, exp: str) -> list[str]:
-    return [j["path"] for j in sample_jobs(cfg)]
 
 
 # ---------------------------------------------------------------------- loading
@@ -218,17 +163,6 @@ def comparability(cfg: dict, exp: str, runs: pd.DataFrame, floors: pd.DataFrame)
 
 
 # ---------------------------------------------------------------------- tables
-
-
-def _stat_text(mean: float, std: float, n: int, n_total: int, scale: float) -> str:
-    if not math.isfinite(mean):
-        return "–"
-    text = fmt_sig(mean * scale)
-    if n > 1 and math.isfinite(std):
-        text += f" ± {fmt_sig(std * scale)}"
-    if n < n_total:
-        text += f" (n={n})"
-    return text
 
 
 def _pivot(long: pd.DataFrame, ds: str, metric: str) -> tuple[list[int], list[tuple]]:
@@ -308,19 +242,17 @@ def cost_table(runs: pd.DataFrame) -> list[str]:
     n = sorted({int(x) for x in runs["n_samples"].dropna()})
     return ([f"Cost: network forward passes per sample (measured) and the wall time of sampling "
              f"all {', '.join(map(str, n)) or '?'} images (mean over seeds; metrics excluded).",
-             ""] + _md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])
+             ""] + md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])
 
 
 def render_markdown(cfg: dict, exp: str, target: str, long: pd.DataFrame, runs: pd.DataFrame,
                     floors: pd.DataFrame, reason: str | None) -> str:
-    from .tables import _params_table
-
     n_total = len(exp_config(cfg, exp)["seeds"])
     lines = describe(cfg, exp, target, runs, floors, reason)
     for ds in runs["dataset"].unique():
         lines += [f"## {DATASET_NAMES.get(ds, ds)}", ""]
         lines += cost_table(runs[runs["dataset"] == ds])
-        lines += _params_table(runs[runs["dataset"] == ds])
+        lines += params_table(runs[runs["dataset"] == ds])
         for m in METRICS:
             cols, rows = _pivot(long, ds, m)
             scale = METRIC_SCALE[m]
@@ -331,7 +263,7 @@ def render_markdown(cfg: dict, exp: str, target: str, long: pd.DataFrame, runs: 
             for label, stats in rows:
                 cells = []
                 for j, st in enumerate(stats):
-                    text = "–" if st is None else _stat_text(*st, n_total, scale)
+                    text = "–" if st is None else stat_cell(st, n_total, scale)
                     best = _best(rows, j, m)
                     if st is not None and best is not None and math.isfinite(st[0]) \
                             and math.isclose(st[0], best, rel_tol=1e-12):
@@ -340,14 +272,14 @@ def render_markdown(cfg: dict, exp: str, target: str, long: pd.DataFrame, runs: 
                 body.append([label] + cells)
             fl = _floor_stat(long, ds, m)
             if fl is not None:
-                body.append(["floor (held-out real)"] + [_stat_text(*fl, n_total, scale)]
+                body.append(["floor (held-out real)"] + [stat_cell(fl, n_total, scale)]
                             * len(cols))
             if m == "fid" and reason is None:
                 for q in quoted_for(STAND_IN_OF.get(ds, ds)):
                     if q.passes in cols:
                         body.append([f"{q.label} (quoted)"]
                                     + [q.fid if c == q.passes else "" for c in cols])
-            lines += _md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body)
+            lines += md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body)
             lines.append("")
     lines += render_quoted(runs["dataset"].unique(), reason)
     return "\n".join(lines)
@@ -368,7 +300,7 @@ def render_quoted(datasets, reason: str | None) -> list[str]:
         body = [[f"{q.label} (quoted)", q.fid, q.nfe_reported,
                  str(q.passes) if q.passes else "not stated", q.source]
                 for q in quoted_for(real)]
-        lines += _md_table(["method", "FID", "NFE as reported", "forward passes", "source"],
+        lines += md_table(["method", "FID", "NFE as reported", "forward passes", "source"],
                            body)
         lines += ["", PAPER_NFE_NOTE, ""]
     return lines
@@ -390,8 +322,8 @@ def render_latex(cfg: dict, exp: str, target: str, long: pd.DataFrame, runs: pd.
             unit = r" ($\times 10^{-3}$)" if m in METRIC_UNIT else ""
             better = "higher" if m in HIGHER_IS_BETTER else "lower"
             warn = (r"\textbf{Not comparable with published numbers: "
-                    + _tex_escape(reason.split(" (")[0]) + "}. ") if reason else ""
-            caption = (f"{warn}{_tex_escape(DATASET_NAMES.get(ds, ds))}: "
+                    + tex_escape(reason.split(" (")[0]) + "}. ") if reason else ""
+            caption = (f"{warn}{tex_escape(DATASET_NAMES.get(ds, ds))}: "
                        f"{METRIC_NAMES[m]}{unit} vs NFE, mean $\\pm$ std over {n_total} "
                        f"seed(s), {better} is better.")
             lines += [r"\begin{table}[ht]", r"\centering", rf"\caption{{{caption}}}",
@@ -402,24 +334,24 @@ def render_latex(cfg: dict, exp: str, target: str, long: pd.DataFrame, runs: pd.
             for label, stats in rows:
                 cells = []
                 for j, st in enumerate(stats):
-                    text = "--" if st is None else _stat_text(*st, n_total, scale)
+                    text = "--" if st is None else stat_cell(st, n_total, scale)
                     text = text.replace("±", r"$\pm$").replace("–", "--")
                     best = _best(rows, j, m)
                     if st is not None and best is not None and math.isfinite(st[0]) \
                             and math.isclose(st[0], best, rel_tol=1e-12):
                         text = rf"\textbf{{{text}}}"
                     cells.append(text)
-                lines.append(" & ".join([_tex_escape(label)] + cells) + r" \\")
+                lines.append(" & ".join([tex_escape(label)] + cells) + r" \\")
             fl = _floor_stat(long, ds, m)
             if fl is not None:
-                cell = _stat_text(*fl, n_total, scale).replace("±", r"$\pm$")
+                cell = stat_cell(fl, n_total, scale).replace("±", r"$\pm$")
                 lines += [r"\midrule", " & ".join(["Floor (held-out real)"] + [cell] * k) + r" \\"]
             quoted = [q for q in quoted_for(STAND_IN_OF.get(ds, ds)) if q.passes in cols]
             if m == "fid" and reason is None and quoted:
                 lines.append(r"\midrule")
                 for q in quoted:
                     cells = [q.fid if c == q.passes else "" for c in cols]
-                    lines.append(" & ".join([_tex_escape(q.label) + " (quoted)"] + cells) + r" \\")
+                    lines.append(" & ".join([tex_escape(q.label) + " (quoted)"] + cells) + r" \\")
             lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -483,12 +415,6 @@ def fig_nfe_images(target: str, cfg: dict, exp: str, results: str | Path,
     """FID vs measured forward passes: a panel per (experiment, data set), a curve per variant
     and solver (mean ± std over seeds), the held-out floor dashed, quoted points as stars
     (only on panels whose numbers are comparable)."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import LogFormatter
-
-    from .figures import FLOOR_STYLE, SOLVER_STYLES, _save
-
     png, csv, cap = _figure_paths(out)
     panels, plotted, warned = [], [], []
     for x in image_experiments(cfg):
@@ -568,7 +494,7 @@ def fig_nfe_images(target: str, cfg: dict, exp: str, results: str | Path,
     handles += [Line2D([], [], marker=m, color="k", markerfacecolor="none", linestyle="none",
                        label=f"{label} (quoted)") for label, m in quoted_shown.items()]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
-    _save(fig, png)
+    save_png(fig, png)
     _write_csv(pd.DataFrame.from_records(plotted), csv)
     caption = (TARGETS[target].caption if target in TARGETS else "FID vs NFE.") + " " + \
         PAPER_NFE_NOTE
@@ -585,7 +511,7 @@ def load_sample_grid(path: Path) -> tuple[np.ndarray, dict]:
         with np.load(path, allow_pickle=False) as z:
             if "images" not in z.files or "info" not in z.files:
                 raise ReportInputError(f"sample file {path} lacks 'images'/'info' (has "
-                                       f"{z.files}); rerun `python -m idff.families.images "
+                                       f"{z.files}); rerun `idff "
                                        f"samples`")
             images, info = z["images"], json.loads(str(z["info"]))
     except ReportInputError:
@@ -615,10 +541,6 @@ def tile(images: np.ndarray, nrow: int, pad: int = 1) -> np.ndarray:
 def fig_samples(target: str, cfg: dict, exp: str, results: str | Path,
                 out: str | Path) -> list[Path]:
     """A grid of generated images per (experiment, data set) row and variant column."""
-    from matplotlib.figure import Figure
-
-    from .figures import _save
-
     png, csv, cap = _figure_paths(out)
     jobs = sample_jobs(cfg)
     if not jobs:
@@ -656,7 +578,7 @@ def fig_samples(target: str, cfg: dict, exp: str, results: str | Path,
                         "nonfinite": info.get("nonfinite", 0),
                         "pixel_mean": float(shown.mean()), "pixel_std": float(shown.std()),
                         "file": job["path"]})
-    _save(fig, png, dpi=130)
+    save_png(fig, png, dpi=130)
     _write_csv(pd.DataFrame.from_records(records), csv)
     stand = sorted({j["dataset"] for j in jobs if j["dataset"] in STAND_IN_OF})
     caption = TARGETS[target].caption if target in TARGETS else "Generated samples."

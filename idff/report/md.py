@@ -1,10 +1,8 @@
 """MD report targets: ``table_md`` (the paper's Table 3, extended) and ``fig_md`` (paper Fig. 4).
 
 ``table_md`` reads the sweep metric files and the floor files of the MD experiment; ``fig_md``
-reads the long generated trajectories that ``workflow/rules/md.smk`` writes with
-``python -m idff.families.md rollout`` (paths from ``expected_rollout_files``). The path
-helpers are pure and cheap (the Snakefile imports them); pandas and matplotlib are imported
-only when a target is built.
+reads the long generated trajectories that rule ``md_rollout`` writes with ``idff rollout``
+(paths from ``idff.plan.md.expected_rollout_files``).
 """
 
 from __future__ import annotations
@@ -13,24 +11,23 @@ import csv
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
 from ..config import variant_solvers
-from ..flows.solvers import budget_is_valid
+from ..families.md import data_label, data_settings
 from ..io import atomic_path, write_text_atomic
-from . import Target
-from .collect import (
-    ReportInputError,
-    exp_config,
-    expected_floor_files,
-    expected_metric_files,
-    floor_results,
-    job_files,
-    sweep_results,
-)
+from ..metrics.md import js_divergence
+from ..plan.core import exp_config, expected_floor_files, expected_metric_files
+from ..plan.md import expected_rollout_files, fig_settings, rollout_jobs
+from .collect import ReportInputError, floor_results, job_files, read_npz, sweep_results
+from .render import md_table, save_png, stat_cell, table_paths
+from .target import Target
 
 #: Paper Table 3 (v1, read from the authors' assets/Figure_MD_results.png): MAE, RMSE, CC as
 #: (mean, std). The paper's "NFE" counts solver steps, and its MD code took 4 steps whatever
@@ -49,8 +46,6 @@ FREE = ("js", "pop_err", "wait_ratio")
 FLOOR_LABEL = "persistence (x_k = x_{k-1}); free generation: true vs true"
 CSV_COLUMNS = ["dataset", "kind", "label", "variant", "solver", "nfe_budget", "nfe", "metric",
                "mean", "std", "n_seeds"]
-FIG_DEFAULTS: dict[str, Any] = {"variants": ["idff1", "otcfm"], "nfe": 5, "solver": None,
-                                "dataset": None, "seed": None, "window_ps": 400.0, "bins": 60}
 HEADERS = {"mae": "MAE (°)", "rmse": "RMSE (°)", "cc": "CC", "js": "JS (nats)",
            "pop_err": "basin pop. error", "wait_ratio": "waiting-time ratio"}
 
@@ -58,63 +53,12 @@ HEADERS = {"mae": "MAE (°)", "rmse": "RMSE (°)", "cc": "CC", "js": "JS (nats)"
 # --------------------------------------------------------------------------- inputs (pure)
 
 
-def rollout_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
-    return f"results/samples/{exp}/rollouts/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz"
 
 
-def fig_settings(cfg: dict, exp: str) -> dict[str, Any]:
-    """``experiments.<exp>.figures.md`` over ``FIG_DEFAULTS``, checked; solvers per variant."""
-    e = exp_config(cfg, exp)
-    given = dict(e.get("figures", {}).get("md") or {})
-    key = f"experiments.{exp}.figures.md"
-    unknown = set(given) - set(FIG_DEFAULTS)
-    if unknown:
-        raise ValueError(f"config key {key}: unknown settings {sorted(unknown)}; valid: "
-                         f"{', '.join(FIG_DEFAULTS)}")
-    s = {**FIG_DEFAULTS, **given}
-    if "variants" in given:
-        missing = [v for v in s["variants"] if v not in e["variants"]]
-        if missing:
-            raise ValueError(f"config key {key}.variants: {missing} are not variants of "
-                             f"experiments.{exp}.variants; valid: {', '.join(e['variants'])}")
-    else:
-        s["variants"] = [v for v in s["variants"] if v in e["variants"]] or [next(iter(e["variants"]))]
-    if "nfe" not in given and s["nfe"] not in e["sweep"]["nfe"]:
-        s["nfe"] = e["sweep"]["nfe"][0]
-    if not isinstance(s["nfe"], int) or s["nfe"] < 1:
-        raise ValueError(f"config key {key}.nfe: needs a positive integer, got {s['nfe']!r}")
-    s["dataset"] = s["dataset"] or e["datasets"][0]
-    if s["dataset"] not in e["datasets"]:
-        raise ValueError(f"config key {key}.dataset: {s['dataset']!r} is not in experiments."
-                         f"{exp}.datasets")
-    s["seed"] = e["seeds"][0] if s["seed"] is None else s["seed"]
-    if s["seed"] not in e["seeds"]:
-        raise ValueError(f"config key {key}.seed: {s['seed']} is not in experiments.{exp}.seeds")
-    solvers = {}
-    for v in s["variants"]:
-        given_solver = s["solver"].get(v) if isinstance(s["solver"], dict) else s["solver"]
-        solver = given_solver or variant_solvers(e, v)[0]
-        if solver not in variant_solvers(e, v):
-            raise ValueError(f"config key {key}.solver: variant {v!r} runs with "
-                             f"{variant_solvers(e, v)}, not {solver!r}")
-        if not budget_is_valid(solver, s["nfe"]):
-            raise ValueError(f"config key {key}.nfe: solver {solver!r} cannot meet NFE {s['nfe']}")
-        solvers[v] = solver
-    s["solvers"] = solvers
-    return s
 
 
-def rollout_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
-    """The roll-outs ``fig_md`` needs: one per figure variant (its solver, the figure's NFE)."""
-    s = fig_settings(cfg, exp)
-    return [{"dataset": s["dataset"], "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
-             "seed": s["seed"],
-             "path": rollout_path(exp, s["dataset"], v, s["solvers"][v], s["nfe"], s["seed"])}
-            for v in s["variants"]]
 
 
-def expected_rollout_files(cfg: dict, exp: str) -> list[str]:
-    return [j["path"] for j in rollout_jobs(cfg, exp)]
 
 
 def table_inputs(cfg: dict, exp: str) -> list[str]:
@@ -132,8 +76,6 @@ def _num(v: Any) -> float:
 
 
 def k_of(cfg: dict, exp: str, dataset: str) -> int:
-    from ..families.md import data_settings
-
     e = exp_config(cfg, exp)
     return data_settings({"experiment": exp, "dataset": dataset, "data": e["data"]}).eval.k_steps
 
@@ -175,26 +117,6 @@ def _stat(values: list[float]) -> tuple[float, float, int]:
 
 
 # --------------------------------------------------------------------------- table
-
-
-def _fmt(stat: tuple[float, float, int] | None, n_total: int, tex: bool = False) -> str:
-    from .tables import fmt_sig
-
-    if stat is None or stat[2] == 0:
-        return "--" if tex else "–"
-    mean, std, n = stat
-    text = fmt_sig(mean)
-    if n > 1 and math.isfinite(std):
-        text += (r" $\pm$ " if tex else " ± ") + fmt_sig(std)
-    if n < n_total:
-        text += f" ($n={n}$)" if tex else f" (n={n})"
-    return text
-
-
-def _md(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def _tex(text: str) -> str:
@@ -242,8 +164,6 @@ def build_rows(cfg: dict, exp: str, runs: list[dict], floors: list[dict],
 
 
 def describe(cfg: dict, exp: str, target: str) -> list[str]:
-    from ..families.md import data_label, data_settings
-
     e = exp_config(cfg, exp)
     lines = [f"# {target}: molecular dynamics (alanine dipeptide backbone dihedrals), "
              f"experiment `{exp}`", ""]
@@ -294,7 +214,7 @@ def _cells(row: dict, metrics: list[str], n_total: int, tex: bool = False) -> li
         return [(_tex(row["text"][m]) if tex else row["text"][m]) if m in row["text"] else dash
                 for m in metrics]
     n = n_total if row["kind"] == "ours" else 1
-    return [_fmt(row["stats"].get(m), n, tex) for m in metrics]
+    return [stat_cell(row["stats"].get(m), n, tex=tex) for m in metrics]
 
 
 def _nfe_cells(row: dict, tex: bool = False) -> list[str]:
@@ -313,11 +233,11 @@ def render_markdown(cfg: dict, exp: str, target: str, by_ds: dict[str, list[dict
         k = k_of(cfg, exp, ds)
         kcols = [f"{m}_k{k}" for m in ONE_STEP]
         lines += [f"## {ds}", "", "### One-step-ahead prediction (Table 3 analogue)", ""]
-        lines += _md(["method", "NFE", "measured NFE"] + [HEADERS[m] for m in ONE_STEP],
+        lines += md_table(["method", "NFE", "measured NFE"] + [HEADERS[m] for m in ONE_STEP],
                      [[r["label"]] + _nfe_cells(r) + _cells(r, list(ONE_STEP), n_total)
                       for r in rows])
         lines += ["", f"### {k}-step-ahead prediction and free generation", ""]
-        lines += _md(["method", "NFE", "measured NFE"]
+        lines += md_table(["method", "NFE", "measured NFE"]
                      + [f"{HEADERS[m]} k={k}" for m in ONE_STEP] + [HEADERS[m] for m in FREE],
                      [[r["label"]] + _nfe_cells(r) + _cells(r, kcols + list(FREE), n_total)
                       for r in rows if r["kind"] != "quoted"])
@@ -353,8 +273,6 @@ def render_latex(cfg: dict, exp: str, target: str, by_ds: dict[str, list[dict]])
 
 def table_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Path) -> list[Path]:
     """Write the MD table as ``<stem>.md``, ``.csv`` and ``.tex``."""
-    from .tables import table_paths
-
     paths = table_paths(out)
     results = Path(results)
     runs = load_runs(cfg, exp, results, target)
@@ -390,23 +308,14 @@ def table_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | P
 
 def load_rollout(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
     """generated [C, L, 2], truth [C, L', 2], truth_pool [N, 2], frame_ps, meta of a roll-out."""
-    need = ("generated", "truth", "truth_pool", "frame_ps", "meta")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: np.asarray(z[k]) for k in need if k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ReportInputError(f"roll-out file {path} could not be read ({exc}); delete it and "
-                               f"rerun `snakemake fig_md`") from exc
-    lacking = [k for k in need if k not in arrays]
-    if lacking:
-        raise ReportInputError(f"roll-out file {path} lacks {lacking}; it was not written by "
-                               f"`python -m idff.families.md rollout`: rerun it")
+    arrays = read_npz(path, ("generated", "truth", "truth_pool", "frame_ps", "info"), "roll-out",
+                      "rollout")
     gen, truth, pool = arrays["generated"], arrays["truth"], arrays["truth_pool"]
     if gen.ndim != 3 or gen.shape[2] != 2 or truth.ndim != 3 or pool.ndim != 2:
         raise ReportInputError(f"roll-out file {path}: shapes generated {gen.shape}, truth "
                                f"{truth.shape}, truth_pool {pool.shape} are not [C, L, 2], "
                                f"[C, L, 2], [N, 2]")
-    return gen, truth, pool, float(arrays["frame_ps"]), json.loads(str(arrays["meta"]))
+    return gen, truth, pool, float(arrays["frame_ps"]), json.loads(str(arrays["info"]))
 
 
 def _hist(a: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -421,21 +330,19 @@ def _broken(t: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.insert(t.astype(float), jump + 1, np.nan), np.insert(a.astype(float), jump + 1, np.nan)
 
 
-def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Path) -> list[Path]:
-    """Ramachandran densities (truth, each variant) and phi/psi time series, true vs generated."""
-    from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
-
-    from ..families.md import data_label
-    from ..metrics.md import js_divergence
-    from .figures import _save
-
-    out = Path(out)
-    e = exp_config(cfg, exp)
-    s = fig_settings(cfg, exp)
+def load_rollouts(cfg: dict, exp: str, results: str | Path, target: str
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Path], list[tuple]]:
+    """The MD figure's settings, its roll-out jobs, their files and what each file holds."""
     jobs = rollout_jobs(cfg, exp)
     paths = job_files(results, jobs, target)
-    loaded = [load_rollout(p) for p in paths]
+    return fig_settings(cfg, exp), jobs, paths, [load_rollout(p) for p in paths]
+
+
+def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Path) -> list[Path]:
+    """Ramachandran densities (truth, each variant) and phi/psi time series, true vs generated."""
+    out = Path(out)
+    e = exp_config(cfg, exp)
+    s, jobs, paths, loaded = load_rollouts(cfg, exp, results, target)
     pool, frame_ps = loaded[0][2], loaded[0][3]
     truth_series = loaded[0][1][0]
     bins = int(s["bins"])
@@ -515,7 +422,7 @@ def fig_md(target: str, cfg: dict, exp: str, results: str | Path, out: str | Pat
                                 f"{gen[0, k, 0]:.4f}", f"{gen[0, k, 1]:.4f}", ""])
     fig.suptitle(f"Alanine dipeptide, {s['dataset']}: {data_label(s['dataset'])}",
                  fontsize=11)
-    png = _save(fig, out)
+    png = save_png(fig, out)
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -564,8 +471,6 @@ def _overlap(gen: np.ndarray, pool: np.ndarray, bins: int) -> float:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
     return textwrap.wrap(text, width) or [text]
 
 

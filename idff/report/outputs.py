@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from . import target_inputs
+
 OUTPUT_KEYS = ("main", "data", "extra")
 
 
@@ -36,8 +38,6 @@ def dvc_deps(target: str, cfg: dict) -> list[str]:
     of folders (repeated when fewer); a target reading more folders than slots depends on the
     whole ``results/<kind>`` folders instead. So `dvc repro paper@table_toy` runs only toy jobs.
     """
-    from . import target_inputs
-
     files = [f for f in target_inputs(target, cfg) if f.startswith("results/")]
     for depth in (3, 2):
         dirs = list(dict.fromkeys("/".join(f.split("/")[:depth]) for f in files))

@@ -4,7 +4,7 @@ Both read the generic sweep metric files (``results/metrics/<exp>/...``) and flo
 (persistence and climatology rows, ``results/floor/...``) of the ``sst`` experiment;
 ``fig_sst`` also reads one forecast file per figure variant
 (``results/samples/<exp>/forecasts/<dataset>/<variant>/<solver>/nfe<nfe>_seed<seed>.npz``, written
-by ``python -m idff.families.sst forecast``, rule ``sst_forecast``).
+by ``idff forecast``, rule ``sst_forecast``).
 
 Figure settings, ``experiments.<exp>.figures.sst`` (all optional): ``variants`` (default: the
 first variant), ``nfe`` (default: the largest budget of the sweep that the variant's solver
@@ -23,19 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from ..config import sweep_nfes, variant_solvers
 from ..io import atomic_path, write_text_atomic
-from . import Target
-from .collect import (
-    ReportInputError,
-    exp_config,
-    expected_floor_files,
-    floor_results,
-    job_files,
-    metric_jobs,
-    sweep_results,
-)
+from ..plan.core import exp_config, expected_floor_files, metric_jobs
+from ..plan.sst import expected_forecast_files, figure_settings, forecast_jobs, horizon_of
+from .collect import ReportInputError, floor_results, job_files, read_npz, sweep_results
+from .target import Target
 
 #: Paper Table 4 (IDFF v1, averaged over 1-7 day leads; its baseline rows are DYffusion's
 #: numbers, Cachay et al. 2023): (label, CRPS, CRPS std, MSE, MSE std, NFE note).
@@ -53,7 +47,6 @@ REFERENCE_LABELS = {"persistence": "persistence (last observed field)",
                     "climatology": "climatology (training-year fields of the month/day)",
                     "climatology_mean": "climatology mean (0 anomaly)"}
 RAW_UNITS = {"ostia": "K", "oisst": "°C"}
-FIG_KEYS = ("variants", "nfe", "solver", "window", "dataset")
 _KEY = re.compile(r"^(crps|mse|ssr|spread)(_raw)?(?:_(\d+))?$")
 CSV_COLUMNS = ["dataset", "row", "kind", "variant", "method", "sampler", "solver", "nfe_budget",
                "nfe", "metric", "lead", "units", "mean", "std", "n_seeds", "source"]
@@ -62,67 +55,14 @@ CSV_COLUMNS = ["dataset", "row", "kind", "variant", "method", "sampler", "solver
 # ---------------------------------------------------------------- settings and inputs
 
 
-def horizon_of(cfg: dict, exp: str) -> int:
-    return int(exp_config(cfg, exp)["data"].get("horizon", 7))
 
 
-def figure_settings(cfg: dict, exp: str) -> dict[str, Any]:
-    """Resolved ``figures.sst`` settings: variants, solvers (per variant), nfe, window, dataset,
-    seed (the first seed of the experiment)."""
-    e = exp_config(cfg, exp)
-    given = dict(e.get("figures", {}).get("sst") or {})
-    key = f"experiments.{exp}.figures.sst"
-    unknown = sorted(set(given) - set(FIG_KEYS))
-    if unknown:
-        raise ValueError(f"config key {key}: unknown settings {unknown}; valid: {', '.join(FIG_KEYS)}")
-    variants = list(given.get("variants") or [next(iter(e["variants"]))])
-    solvers = {}
-    for v in variants:
-        if v not in e["variants"]:
-            raise ValueError(f"config key {key}.variants: {v!r} is not a variant of experiments."
-                             f"{exp}.variants; valid: {', '.join(e['variants'])}")
-        s = given.get("solver")
-        s = s.get(v) if isinstance(s, dict) else s
-        s = s or variant_solvers(e, v)[0]
-        if s not in variant_solvers(e, v):
-            raise ValueError(f"config key {key}.solver: variant {v!r} is not run with solver "
-                             f"{s!r}; its solvers: {', '.join(variant_solvers(e, v))}")
-        solvers[v] = s
-    nfe = given.get("nfe")
-    for v, s in solvers.items():
-        valid = sweep_nfes(e, s)
-        if nfe is not None and nfe not in valid:
-            raise ValueError(f"config key {key}.nfe: {nfe} is not a swept budget of solver {s!r} "
-                             f"(variant {v}); valid: {valid}")
-    if nfe is None:
-        common = set.intersection(*(set(sweep_nfes(e, s)) for s in solvers.values()))
-        if not common:
-            raise ValueError(f"config key {key}.nfe: the figure variants share no NFE budget; set one")
-        nfe = max(common)
-    window = given.get("window", 0)
-    if not isinstance(window, int) or window < 0:
-        raise ValueError(f"config key {key}.window: needs an integer >= 0, got {window!r}")
-    dataset = given.get("dataset", e["datasets"][0])
-    if dataset not in e["datasets"]:
-        raise ValueError(f"config key {key}.dataset: {dataset!r} is not in experiments.{exp}.datasets")
-    return {"variants": variants, "solvers": solvers, "nfe": int(nfe), "window": window,
-            "dataset": dataset, "seed": e["seeds"][0]}
 
 
-def forecast_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
-    return f"results/samples/{exp}/forecasts/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz"
 
 
-def forecast_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
-    s = figure_settings(cfg, exp)
-    return [{"dataset": s["dataset"], "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
-             "seed": s["seed"], "window": s["window"],
-             "path": forecast_path(exp, s["dataset"], v, s["solvers"][v], s["nfe"], s["seed"])}
-            for v in s["variants"]]
 
 
-def expected_forecast_files(cfg: dict, exp: str) -> list[str]:
-    return [j["path"] for j in forecast_jobs(cfg, exp)]
 
 
 def table_inputs(cfg: dict, exp: str) -> list[str]:
@@ -409,17 +349,8 @@ def table_sst(target: str, cfg: dict, exp: str, results: str | Path,
 
 
 def load_forecast(path: Path) -> dict[str, Any]:
-    need = ("context", "truth", "mean", "spread", "land", "info")
-    try:
-        with np.load(path) as z:
-            arrays = {k: np.asarray(z[k]) for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise ReportInputError(f"forecast file {path} could not be read ({exc}); delete it and "
-                               f"rerun `snakemake` (rule sst_forecast)") from exc
-    lacking = [k for k in need if k not in arrays]
-    if lacking:
-        raise ReportInputError(f"forecast file {path} lacks {lacking}; it was not written by "
-                               f"`python -m idff.families.sst forecast`: delete it and rerun")
+    arrays = read_npz(path, ("context", "truth", "mean", "spread", "land", "info"), "forecast",
+                      "forecast", every=True)
     if arrays["truth"].shape != arrays["mean"].shape or arrays["truth"].ndim != 3:
         raise ReportInputError(f"forecast file {path}: truth {arrays['truth'].shape} and mean "
                                f"{arrays['mean'].shape} must both be [leads, H, W]")
@@ -438,18 +369,21 @@ def _save_png(fig: Any, out: Path) -> Path:
     return out
 
 
+def load_forecasts(cfg: dict, exp: str, results: str | Path, target: str
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Path], list[dict[str, Any]]]:
+    """The SST figure's settings, its forecast jobs, their files and what each file holds."""
+    jobs = forecast_jobs(cfg, exp)
+    paths = job_files(results, jobs, target)
+    return figure_settings(cfg, exp), jobs, paths, [load_forecast(p) for p in paths]
+
+
 def fig_sst(target: str, cfg: dict, exp: str, results: str | Path,
             out: str | Path) -> list[Path]:
     """Maps (truth, then ensemble mean and spread per variant) over the leads of one test
     window, and CRPS / MSE against the lead per method (mean ± std over seeds)."""
-    from matplotlib.figure import Figure
-
     out = Path(out)
     e = exp_config(cfg, exp)
-    s = figure_settings(cfg, exp)
-    jobs = forecast_jobs(cfg, exp)
-    fpaths = job_files(results, jobs, target)
-    fc = [load_forecast(p) for p in fpaths]
+    s, jobs, _, fc = load_forecasts(cfg, exp, results, target)
     runs = load_runs(cfg, exp, results, target)
     refs = load_references(cfg, exp, results, target)
     horizon = fc[0]["truth"].shape[0]

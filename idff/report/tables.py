@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_path, write_text_atomic
-from .collect import exp_config, family_metrics, has_floor, load_floor, load_metrics
+from ..plan.core import exp_config, family_metrics, has_floor
+from .collect import load_floor, load_metrics
+from .render import fmt_sig, md_table, stat_cell, table_paths, tex_escape
 
 CSV_COLUMNS = ["dataset", "variant", "method", "sampler", "solver", "nfe_budget", "nfe", "vjp",
                "metric", "mean", "std", "n_seeds", "wall_s"]
 FLOOR_LABEL = "target floor"
-TABLE_SUFFIXES = (".md", ".csv", ".tex")
 
 
 @dataclass(frozen=True)
@@ -59,21 +60,10 @@ METRIC_INFO: dict[str, MetricInfo] = {
 
 
 def metric_info(metric: str) -> MetricInfo:
-    return METRIC_INFO.get(metric, MetricInfo(metric, _tex_escape(metric), 1.0, "", "", metric,
+    return METRIC_INFO.get(metric, MetricInfo(metric, tex_escape(metric), 1.0, "", "", metric,
                                               metric))
 
 
-def fmt_sig(x: float, sig: int = 3) -> str:
-    """``x`` with ``sig`` significant digits, plain decimals for 1e-4 <= |x| < 1e6."""
-    if x is None or not math.isfinite(x):
-        return "–"
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    if -4 <= mag < 6:
-        text = f"{x:.{max(0, sig - 1 - mag)}f}"
-        return "0" if float(text) == 0 else text
-    return f"{x:.{sig - 1}e}"
 
 
 # ---------------------------------------------------------------- aggregation
@@ -151,26 +141,9 @@ def pivots(long: pd.DataFrame, metrics: tuple[str, ...]) -> list[Pivot]:
     return out
 
 
-def _cell(stat: tuple[float, float, int] | None, scale: float, n_total: int) -> str:
-    if stat is None:
-        return "–"
-    mean, std, n = stat
-    text = fmt_sig(mean * scale)
-    if n > 1 and math.isfinite(std):
-        text += f" ± {fmt_sig(std * scale)}"
-    if n < n_total:
-        text += f" (n={n})"
-    return text
-
-
 # ---------------------------------------------------------------- Markdown
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
 
 
 def describe_run(cfg: dict, exp: str, target: str, metrics: tuple[str, ...]) -> list[str]:
@@ -223,19 +196,19 @@ def render_markdown(long: pd.DataFrame, runs: pd.DataFrame, cfg: dict, exp: str,
     for ds in runs["dataset"].unique():
         lines += [f"## {ds}", ""]
         lines += _cost_table(runs[runs["dataset"] == ds])
-        lines += _params_table(runs[runs["dataset"] == ds])
+        lines += params_table(runs[runs["dataset"] == ds])
         for p in (p for p in piv if p.dataset == ds):
             info = metric_info(p.metric)
             unit = f" ({info.unit})" if info.unit else ""
             lines += [f"### {ds}: {info.name}{unit}, `{p.metric}`", ""]
             body = []
             for i, (label, stats) in enumerate(p.rows):
-                cells = [_cell(s, info.scale, n_total) for s in stats]
+                cells = [stat_cell(s, n_total, info.scale) for s in stats]
                 cells = [f"**{c}**" if (i, j) in p.best else c for j, c in enumerate(cells)]
                 body.append([label] + cells)
             if p.floor is not None:
-                body.append([FLOOR_LABEL] + [_cell(p.floor, info.scale, n_total)] * len(p.columns))
-            lines += _md_table(["variant (solver)"] + [f"NFE {c}" for c in p.columns], body)
+                body.append([FLOOR_LABEL] + [stat_cell(p.floor, n_total, info.scale)] * len(p.columns))
+            lines += md_table(["variant (solver)"] + [f"NFE {c}" for c in p.columns], body)
             lines.append("")
     return "\n".join(lines)
 
@@ -268,10 +241,10 @@ def _cost_table(runs: pd.DataFrame) -> list[str]:
     cols, body = cost_cells(runs)
     return (["Cost per batch: measured NFE (+ autograd VJP passes), sampling wall time "
              "(mean over seeds).", ""]
-            + _md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])
+            + md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])
 
 
-def _params_table(runs: pd.DataFrame) -> list[str]:
+def params_table(runs: pd.DataFrame) -> list[str]:
     if (runs["params"] == "{}").all():
         return []
     cols = sorted(int(n) for n in runs["nfe_budget"].unique())
@@ -293,29 +266,12 @@ def _params_table(runs: pd.DataFrame) -> list[str]:
         body.append([f"{variant} ({solver})"] + cells)
     return (["Sampler parameters used (chosen on the validation split; distinct values over "
              "seeds, in seed order).", ""]
-            + _md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])
+            + md_table(["variant (solver)"] + [f"NFE {c}" for c in cols], body) + [""])
 
 
 # ---------------------------------------------------------------- LaTeX
 
 
-def _tex_escape(text: str) -> str:
-    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-             "^": r"\textasciicircum{}"}
-    return "".join(table.get(ch, ch) for ch in text)
-
-
-def _tex_cell(stat: tuple[float, float, int] | None, scale: float, n_total: int) -> str:
-    if stat is None:
-        return "--"
-    mean, std, n = stat
-    text = fmt_sig(mean * scale)
-    if n > 1 and math.isfinite(std):
-        text += rf" $\pm$ {fmt_sig(std * scale)}"
-    if n < n_total:
-        text += f" ($n={n}$)"
-    return text
 
 
 def render_latex(long: pd.DataFrame, cfg: dict, exp: str, target: str,
@@ -329,24 +285,24 @@ def render_latex(long: pd.DataFrame, cfg: dict, exp: str, target: str,
         info = metric_info(p.metric)
         unit = f" ({info.unit_latex})" if info.unit_latex else ""
         k = len(p.columns)
-        caption = (f"{_tex_escape(p.dataset)}: {info.latex}{unit}, mean $\\pm$ std over "
+        caption = (f"{tex_escape(p.dataset)}: {info.latex}{unit}, mean $\\pm$ std over "
                    f"{n_total} seed(s), lower is better"
                    + ("; target floor: target vs.\\ an independent target draw."
                       if p.floor is not None else "."))
         lines += [r"\begin{table}[ht]", r"\centering", rf"\caption{{{caption}}}",
-                  rf"\label{{tab:{_tex_escape(target)}-{_tex_escape(p.dataset)}-"
-                  rf"{_tex_escape(p.metric)}}}".replace(r"\_", "-"),
+                  rf"\label{{tab:{tex_escape(target)}-{tex_escape(p.dataset)}-"
+                  rf"{tex_escape(p.metric)}}}".replace(r"\_", "-"),
                   rf"\begin{{tabular}}{{l{'r' * k}}}", r"\toprule",
                   rf" & \multicolumn{{{k}}}{{c}}{{NFE (network forward passes)}} \\",
                   rf"\cmidrule(lr){{2-{k + 1}}}",
                   "Variant (solver) & " + " & ".join(map(str, p.columns)) + r" \\", r"\midrule"]
         for i, (label, stats) in enumerate(p.rows):
-            cells = [_tex_cell(s, info.scale, n_total) for s in stats]
+            cells = [stat_cell(s, n_total, info.scale, tex=True) for s in stats]
             cells = [rf"\textbf{{{c}}}" if (i, j) in p.best else c for j, c in enumerate(cells)]
-            lines.append(" & ".join([_tex_escape(label)] + cells) + r" \\")
+            lines.append(" & ".join([tex_escape(label)] + cells) + r" \\")
         if p.floor is not None:
             lines += [r"\midrule", " & ".join([FLOOR_LABEL.capitalize()]
-                                              + [_tex_cell(p.floor, info.scale, n_total)] * k)
+                                              + [stat_cell(p.floor, n_total, info.scale, tex=True)] * k)
                       + r" \\"]
         lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
@@ -355,13 +311,6 @@ def render_latex(long: pd.DataFrame, cfg: dict, exp: str, target: str,
 # ---------------------------------------------------------------- target
 
 
-def table_paths(out: str | Path) -> dict[str, Path]:
-    """The three files of a table target: ``out`` names one of them, the others share its stem."""
-    out = Path(out)
-    if out.suffix not in TABLE_SUFFIXES:
-        raise ValueError(f"table output {out} must end in one of {', '.join(TABLE_SUFFIXES)}; "
-                         f"the other two formats are written next to it")
-    return {s: out.with_suffix(s) for s in TABLE_SUFFIXES}
 
 
 def write_metric_table(target: str, cfg: dict, exp: str, results: str | Path,

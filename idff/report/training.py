@@ -14,13 +14,15 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .collect import ReportInputError, exp_config, resolve
+from ..io import load_checkpoint
+from ..plan.core import training_jobs
+from .collect import ReportInputError, resolve
+from .render import save_figure
+from .target import Target
 
 CURVE_COLUMNS = ("step", "loss", "lr", "steps_per_s", "wall_s")
 
 
-def checkpoint_path(exp: str, dataset: str, method: str, seed: int) -> str:
-    return f"results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.pt"
 
 
 def curve_path(ckpt: str | Path) -> Path:
@@ -29,17 +31,6 @@ def curve_path(ckpt: str | Path) -> Path:
     return ckpt.with_name(ckpt.stem + ".curve.csv")
 
 
-def training_jobs(cfg: dict, exps: list[str]) -> list[dict]:
-    """One entry per trained network of ``exps``: exp, dataset, method, seed, path (the .pt)."""
-    jobs = []
-    for exp in exps:
-        e = exp_config(cfg, exp)
-        for ds in e["datasets"]:
-            for method in e["methods"]:
-                for seed in e["seeds"]:
-                    jobs.append({"exp": exp, "dataset": ds, "method": method, "seed": int(seed),
-                                 "path": checkpoint_path(exp, ds, method, seed)})
-    return jobs
 
 
 def read_curve(ckpt: Path) -> tuple[pd.DataFrame, str]:
@@ -61,7 +52,6 @@ def read_curve(ckpt: Path) -> tuple[pd.DataFrame, str]:
             raise ReportInputError(f"training curve {csv} {what} (expected {','.join(CURVE_COLUMNS)}); "
                                    f"delete it and its checkpoint {ckpt.name}, then retrain")
         return df, "curve.csv"
-    from ..io import load_checkpoint
 
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt} is missing; run `snakemake fig_training` to "
@@ -88,8 +78,6 @@ def load_curves(cfg: dict, exps: list[str], results: str | Path) -> pd.DataFrame
 def fig_training(target: str, cfg: dict, exp: str, results: Path, out: Path) -> list[Path]:
     """One panel per (experiment, data set): training loss against step, one line per method
     (seeds in the same colour)."""
-    from .figures import _save_all
-
     exps = list(cfg["experiments"])
     data = load_curves(cfg, exps, results)
     panels = list(dict.fromkeys(zip(data["exp"], data["dataset"], strict=True)))
@@ -121,7 +109,7 @@ def fig_training(target: str, cfg: dict, exp: str, results: Path, out: Path) -> 
                f"methods. Source: {' and '.join(sources)}"
                + (" (checkpoint: the smoothed history stored in the checkpoint, a run without a "
                   "curve file)." if "checkpoint" in sources else "."))
-    return _save_all(fig, out, data, caption)
+    return save_figure(fig, out, data, caption)
 
 
 def _inputs(cfg: dict, exp: str) -> list[str]:
@@ -133,7 +121,6 @@ def _all_experiments(cfg: dict) -> list[str]:
 
 
 # imported by idff.report after Target exists
-from . import Target  # noqa: E402
 
 TARGETS: dict[str, Target] = {
     "fig_training": Target("toy", fig_training, _inputs,

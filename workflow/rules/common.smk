@@ -7,15 +7,18 @@ import yaml
 from idff.config import (
     data_spec,
     eval_spec,
+    floor_spec,
     sweep_nfes,
     train_spec,
     validate_config,
     variant_solvers,
 )
-from idff import packing
+from idff import layout, packing
 from idff.families import get_family
 from idff.report import TARGETS, experiment_inputs, experiment_targets, target_inputs
-from idff.report.collect import expected_floor_files, expected_metric_files
+from idff.plan.core import expected_floor_files, expected_metric_files, training_jobs
+from idff.plan.figures import iteration_spec
+from idff.plan.products import EVAL_RULES, GATHER_RULES, step_options
 from idff.report.outputs import paper_outputs
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -80,13 +83,24 @@ def variant_of(wc):
 
 def ckpt_of(wc):
     method = variant_of(wc)["method"]
-    return f"results/checkpoints/{wc.exp}/{wc.dataset}/{method}/seed{wc.seed}.pt"
+    return layout.path("checkpoint", exp=wc.exp, dataset=wc.dataset, method=method, seed=wc.seed)
 
 
 def tuned_of(wc):
     if not variant_of(wc).get("tune"):
         return []
-    return f"results/tuned/{wc.exp}/{wc.dataset}/{wc.variant}/{wc.solver}/seed{wc.seed}.json"
+    return layout.path("tuned", **wc)
+
+
+def job_spec(step, wc):
+    """The config slice of an evaluation job (idff.plan.products.EVAL_RULES) of one variant,
+    solver and seed."""
+    make = iteration_spec if step == "iter-eval" else eval_spec
+    return make(config, wc.exp, wc.dataset, wc.variant, wc.solver, int(wc.seed))
+
+
+def tuned_arg(wc, input):
+    return f"--tuned {input.tuned}" if input.tuned else ""
 
 
 def paper_outputs_all():
@@ -121,3 +135,7 @@ def report_config(target):
 def gpu_share(wc):
     """The share of one GPU (of 100) a job of ``wc.exp`` claims: idff.packing, docs/performance.md."""
     return packing.gpu_share(config["experiments"][wc.exp])
+
+
+# what every job on a GPU claims: a GPU slot (the local executor's limit) and its share of one
+GPU_JOB = {"gpu": 1, "gpu_share": gpu_share}

@@ -2,7 +2,6 @@
 # folder of summary metrics (one file per variant and NFE) and a folder of plot tables (quality
 # against NFE per variant, training loss against step per method). Part of `sweep_<exp>`, so the
 # DVC stage sweep@<exp> declares them as its metrics and plots.
-from idff.report.training import training_jobs
 
 
 rule dvc_files:
@@ -12,12 +11,12 @@ rule dvc_files:
         metrics=lambda wc: expected_metric_files(config, wc.exp),
         ckpts=lambda wc: [j["path"] for j in training_jobs(config, [wc.exp])],
     output:
-        summary=directory("results/summary/{exp}"),
-        plots=directory("results/plots/{exp}"),
+        summary=directory(layout.TEMPLATES["summary"]),
+        plots=directory(layout.TEMPLATES["plots"]),
     log:
-        "logs/dvc_files/{exp}.log",
+        layout.log("dvc_files", "summary"),
     benchmark:
-        "benchmarks/rules/dvc_files/{exp}.tsv"
+        layout.benchmark("dvc_files", "summary")
     params:
         cfg=lambda wc: spec_json(
             {"experiments": {wc.exp: config["experiments"][wc.exp]}, "paper_targets": {}}
@@ -26,5 +25,5 @@ rule dvc_files:
     conda:
         "../envs/idff.yaml"
     shell:
-        "python -m idff.report.dvc_files --config-json {params.cfg:q} --exp {wildcards.exp} "
+        "idff dvc-files --config-json {params.cfg:q} --exp {wildcards.exp} "
         "--summary {output.summary} --plots {output.plots} > {log} 2>&1"

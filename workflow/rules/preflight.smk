@@ -59,7 +59,7 @@ onstart:
     _jobs = list(workflow.dag.needrun_jobs())
     _names = planned_experiments(_jobs)
     if _names and not {j.rule.name for j in _jobs} <= PREFLIGHT_RULES:
-        _cmd = [PY, "-m", "idff.cli", "--no-progress", "doctor", "--experiments",
+        _cmd = [os.path.join(os.path.dirname(PY), "idff"), "--no-progress", "doctor", "--experiments",
                 ",".join(_names), "--config-json", json.dumps(config, separators=(",", ":")),
                 "--out", "logs/preflight/doctor.json"]
         if not workflow.local_exec:  # a cluster executor: jobs get their GPUs elsewhere

@@ -1,85 +1,49 @@
-rule tune:
-    message:
-        "tune {wildcards.variant} ({wildcards.solver}) on the validation split of {wildcards.dataset}"
-    input:
-        data=data_of,
-        ckpt=ckpt_of,
-        weights=weights_of,
-    output:
-        "results/tuned/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json",
-    log:
-        "logs/tune/{exp}/{dataset}/{variant}/{solver}/seed{seed}.log",
-    benchmark:
-        "benchmarks/rules/tune/{exp}/{dataset}/{variant}/{solver}/seed{seed}.tsv"
-    params:
-        spec=lambda wc: spec_json(
-            eval_spec(config, wc.exp, wc.dataset, wc.variant, wc.solver, int(wc.seed))
-        ),
-    resources:
-        gpu=1,
-        gpu_share=gpu_share,
-    conda:
-        "../envs/idff.yaml"
-    shell:
-        "idff tune --spec {params.spec:q} --ckpt {input.ckpt} --out {output} > {log} 2>&1"
+# Evaluation: every job on one trained network (tune on the validation split, sweep on the test
+# split, and the sampling steps that draw files for figures) is one rule of idff.plan.products'
+# EVAL_RULES, all `idff <step>`; the metric floor needs no network. Every path comes from
+# idff.layout; every option from the config through idff.config / idff.plan.
+#
+# iter_eval: fig_nfe_vs_iterations (Fig. 3A) evaluates the EMA weights the trainer kept every
+# train.keep_every steps. Those snapshots are side files of the train job
+# (idff.layout.snapshot_path, like its .resume file): a train rerun rewrites
+# them before it writes the final checkpoint, which is this rule's input, and the job checks
+# that every snapshot belongs to that checkpoint's run (steps, settings).
+# fig_gamma, fig_trajectories and fig_samples_{toy,md,sst} read files of the tune, sweep and
+# sampling rules.
 
 
-rule sweep:
-    message:
-        "NFE sweep of {wildcards.variant} ({wildcards.solver}) on the test split of {wildcards.dataset}"
-    input:
-        data=data_of,
-        ckpt=ckpt_of,
-        tuned=tuned_of,
-        weights=weights_of,
-    output:
-        "results/metrics/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json",
-    log:
-        "logs/sweep/{exp}/{dataset}/{variant}/{solver}/seed{seed}.log",
-    benchmark:
-        "benchmarks/rules/sweep/{exp}/{dataset}/{variant}/{solver}/seed{seed}.tsv"
-    params:
-        spec=lambda wc: spec_json(
-            eval_spec(config, wc.exp, wc.dataset, wc.variant, wc.solver, int(wc.seed))
-        ),
-        tuned=lambda wc, input: f"--tuned {input.tuned}" if input.tuned else "",
-    resources:
-        gpu=1,
-        gpu_share=gpu_share,
-    conda:
-        "../envs/idff.yaml"
-    shell:
-        "idff sweep --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
-        "--out {output} > {log} 2>&1"
+for _name, _rule in EVAL_RULES.items():
 
-
-rule sample:
-    message:
-        "samples and trajectories of {wildcards.variant} at NFE {wildcards.nfe} on {wildcards.dataset}"
-    input:
-        data=data_of,
-        ckpt=ckpt_of,
-        tuned=tuned_of,
-    output:
-        "results/samples/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.npz",
-    log:
-        "logs/sample/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.log",
-    benchmark:
-        "benchmarks/rules/sample/{exp}/{dataset}/{variant}/{solver}/nfe{nfe}_seed{seed}.tsv"
-    params:
-        spec=lambda wc: spec_json(
-            eval_spec(config, wc.exp, wc.dataset, wc.variant, wc.solver, int(wc.seed))
-        ),
-        tuned=lambda wc, input: f"--tuned {input.tuned}" if input.tuned else "",
-        n=lambda wc: config["experiments"][wc.exp]["sweep"]["n_samples"],
-    resources:
-        gpu=1,
-        gpu_share=gpu_share,
-    conda:
-        "../envs/idff.yaml"
-    shell:
-        "idff sample --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
-        "--nfe {wildcards.nfe} --n {params.n} --out {output} > {log} 2>&1"
+    rule:
+        name:
+            _name
+        message:
+            _rule.message
+        input:
+            data=data_of if _rule.data else [],
+            ckpt=ckpt_of,
+            tuned=tuned_of if _rule.tuned else [],
+            weights=weights_of if _rule.weights else [],
+        output:
+            layout.TEMPLATES[_rule.kind],
+        log:
+            layout.log(_name, _rule.kind),
+        benchmark:
+            layout.benchmark(_name, _rule.kind)
+        params:
+            spec=lambda wc, step=_rule.step: spec_json(job_spec(step, wc)),
+            tuned=tuned_arg,
+            options=lambda wc, step=_rule.step: step_options(
+                config, step, wc.exp, wc.get("nfe")
+            ),
+            step=_rule.step,
+        resources:
+            **GPU_JOB,
+        conda:
+            "../envs/idff.yaml"
+        shell:
+            "idff {params.step} --spec {params.spec:q} --ckpt {input.ckpt} {params.tuned} "
+            "{params.options} --out {output} > {log} 2>&1"
 
 
 rule floor:
@@ -89,25 +53,13 @@ rule floor:
         data=data_of,
         weights=weights_of,
     output:
-        "results/floor/{exp}/{dataset}/seed{seed}.json",
+        layout.TEMPLATES["floor"],
     log:
-        "logs/floor/{exp}/{dataset}/seed{seed}.log",
+        layout.log("floor", "floor"),
     benchmark:
-        "benchmarks/rules/floor/{exp}/{dataset}/seed{seed}.tsv"
+        layout.benchmark("floor", "floor")
     params:
-        spec=lambda wc: spec_json(
-            eval_spec(
-                config,
-                wc.exp,
-                wc.dataset,
-                next(iter(config["experiments"][wc.exp]["variants"])),
-                variant_solvers(
-                    config["experiments"][wc.exp],
-                    next(iter(config["experiments"][wc.exp]["variants"])),
-                )[0],
-                int(wc.seed),
-            )
-        ),
+        spec=lambda wc: spec_json(floor_spec(config, wc.exp, wc.dataset, int(wc.seed))),
     conda:
         "../envs/idff.yaml"
     shell:
@@ -124,5 +76,14 @@ for _exp in EXPERIMENTS:
             expected_metric_files(config, _exp),
             expected_floor_files(config, _exp),
             experiment_inputs(config, _exp),
-            f"results/summary/{_exp}",
-            f"results/plots/{_exp}",
+            [layout.path(kind, exp=_exp) for kind in ("summary", "plots")],
+
+    if config["experiments"][_exp]["family"] in GATHER_RULES:
+        _gather, _files = GATHER_RULES[config["experiments"][_exp]["family"]]
+
+        rule:
+            name:
+                f"{_gather}_{_exp}"
+            localrule: True
+            input:
+                _files(config, _exp),

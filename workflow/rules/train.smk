@@ -2,11 +2,11 @@ rule data:
     message:
         "prepare the {wildcards.exp} data set {wildcards.dataset}"
     output:
-        "resources/data/{exp}/{dataset}/{datafile}",
+        layout.TEMPLATES["data"],
     log:
-        "logs/data/{exp}/{dataset}/{datafile}.log",
+        layout.log("data", "data"),
     benchmark:
-        "benchmarks/rules/data/{exp}/{dataset}/{datafile}.tsv"
+        layout.benchmark("data", "data")
     params:
         spec=lambda wc: spec_json(data_spec(config, wc.exp, wc.dataset)),
     threads: 1
@@ -22,21 +22,20 @@ rule train:
     input:
         data=data_of,
     output:
-        ckpt="results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.pt",
-        info="results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.json",
-        curve="results/checkpoints/{exp}/{dataset}/{method}/seed{seed}.curve.csv",
+        ckpt=layout.TEMPLATES["checkpoint"],
+        info=layout.side_template("info"),
+        curve=layout.side_template("curve"),
     log:
-        "logs/train/{exp}/{dataset}/{method}/seed{seed}.log",
+        layout.log("train", "checkpoint"),
     benchmark:
-        "benchmarks/rules/train/{exp}/{dataset}/{method}/seed{seed}.tsv"
+        layout.benchmark("train", "checkpoint")
     params:
         spec=lambda wc: spec_json(
             train_spec(config, wc.exp, wc.dataset, wc.method, int(wc.seed))
         ),
     threads: 1
     resources:
-        gpu=1,
-        gpu_share=gpu_share,
+        **GPU_JOB,
     conda:
         "../envs/idff.yaml"
     shell:
@@ -57,9 +56,4 @@ for _exp in EXPERIMENTS:
             f"train_{_exp}"
         localrule: True
         input:
-            [
-                f"results/checkpoints/{_exp}/{d}/{m}/seed{s}.pt"
-                for d in config["experiments"][_exp]["datasets"]
-                for m in config["experiments"][_exp]["methods"]
-                for s in config["experiments"][_exp]["seeds"]
-            ],
+            [j["path"] for j in training_jobs(config, [_exp])],

@@ -15,10 +15,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-from ..collect import ReportInputError, exp_config, read_result, require, resolve
-from ..tables import fmt_sig, metric_info
-from .settings import gamma_jobs, gamma_settings
+from ...plan.core import exp_config
+from ...plan.figures import gamma_jobs, gamma_settings
+from ..collect import ReportInputError, read_result, require, resolve
+from ..render import fmt_sig, save_figure
+from ..tables import metric_info
 
 PARAM_NAMES = {"gamma1": "γ₁", "gamma2": "γ₂", "gamma3": "γ₃", "sigma_s": "σ_s"}
 
@@ -100,14 +107,6 @@ def fig_gamma(target: str, cfg: dict, exp: str, results: str | Path,
               out: str | Path) -> list[Path]:
     """Rows = data sets; columns = the heat map (validation value over two parameters, mean
     over seeds, chosen points starred) and the line (validation value over one parameter)."""
-    from matplotlib import colormaps
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Rectangle
-
-    from ..figures import _save_all
-
     e = exp_config(cfg, exp)
     s = gamma_settings(cfg, exp)
     grid, chosen, metric = load_gamma(cfg, exp, results, target)
@@ -248,4 +247,4 @@ def fig_gamma(target: str, cfg: dict, exp: str, results: str | Path,
         f"panel titles: the test-split value of the sweep at the chosen point "
         f"({e['sweep']['n_samples']} samples), mean ± std over seeds. Lower is better. "
         f"Numbers: the CSV beside this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(csv), caption, colors=None)
+    return save_figure(fig, out, pd.DataFrame.from_records(csv), caption, colors=None)

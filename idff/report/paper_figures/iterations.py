@@ -1,108 +1,29 @@
 """Fig. 3A: the NFE a method needs to reach a fixed quality, as training goes on.
 
-``run_iter_eval`` (``python -m idff.report.paper_figures iter-eval``, rule ``iter_eval``)
-evaluates the EMA weights the trainer kept every ``train.keep_every`` steps (and the final
+The job ``idff iter-eval`` (rule ``iter_eval``, ``idff.steps.iterations``) evaluates the EMA weights the trainer kept every ``train.keep_every`` steps (and the final
 checkpoint) at every NFE budget of the figure; ``fig_nfe_vs_iterations`` applies the
 threshold, so changing it redraws the figure without evaluating anything again.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
-from ..collect import ReportInputError, exp_config, job_files, read_result
-from ..tables import fmt_sig, metric_info
-from .settings import iteration_jobs, iterations_settings
+from ...plan.core import exp_config
+from ...plan.figures import iteration_jobs, iterations_settings
+from ..collect import ReportInputError, job_files, read_result
+from ..render import fmt_sig, save_figure
+from ..tables import metric_info
 
 ROW_KEYS = ("step", "nfe_budget", "nfe")
 THRESHOLD_STYLE = {"color": "black", "linestyle": ":", "linewidth": 1.6}
-
-
-# ----------------------------------------------------------------------------- the job
-
-
-def run_iter_eval(spec: dict, ckpt: str | Path, out: str | Path,
-                  tuned: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate the kept EMA snapshots of ``ckpt`` (and ``ckpt`` itself) at ``spec["nfe"]``.
-
-    ``spec`` is ``iteration_spec(...)``: an evaluation spec plus ``iterations: {steps, split}``.
-    Tuned variants use the parameters chosen on validation for the final checkpoint at each
-    budget (``tuned``). A missing, foreign or stale snapshot is an error naming the fix.
-    """
-    from ...families import get_family
-    from ...flows.nfe import CountingNet
-    from ...io import write_json_atomic
-    from ...jobs import build_from_meta, make_generator, read_tuned
-    from ...provenance import pick_device, record
-    from ...train import kept_steps, load_trained, snapshot_path
-
-    it = spec.get("iterations")
-    if not isinstance(it, dict) or not it.get("steps") or it.get("split") not in ("test", "val"):
-        raise ValueError("the iter-eval spec needs iterations: {steps: [...], split: test|val}; "
-                         "make it with idff.report.paper_figures.iteration_spec")
-    steps = [int(s) for s in it["steps"]]
-    ckpt = Path(ckpt)
-    device = pick_device(spec.get("device", "auto"))
-    family = get_family(spec["family"])
-    chosen = read_tuned(tuned, spec) if tuned else {}
-    if spec["variant"].get("tune"):
-        lacking = [n for n in spec["nfe"] if str(n) not in chosen]
-        if lacking:
-            raise ValueError(f"variant {spec['variant']['name']!r} is tuned per NFE budget, but "
-                             f"{'the tuned file ' + str(tuned) if tuned else 'no --tuned file'} "
-                             f"has no choice for budget(s) {lacking}; pass the tune output of "
-                             f"this job")
-    expect = {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"]}
-    final, final_state = load_trained(ckpt, build_from_meta, device, expect=expect)
-    trained = final_state.get("train") or {}
-    have = kept_steps(int(final_state.get("step", -1)), int(trained.get("keep_every", 0)))
-    if have != steps:
-        raise ValueError(f"checkpoint {ckpt} was trained for {final_state.get('step')} steps "
-                         f"keeping the EMA weights every {trained.get('keep_every', 0)} steps "
-                         f"(steps {have}), but the config asks for steps {steps}; retrain it "
-                         f"with the config's train.steps and train.keep_every")
-    sigma = float(spec["method"].get("sigma", 0.0))
-    rows = []
-    start = time.perf_counter()
-    for step in steps:
-        if step == steps[-1]:
-            model = final
-        else:
-            path = snapshot_path(ckpt, step)
-            if not path.is_file():
-                raise FileNotFoundError(f"snapshot {path} of step {step} is missing (written by "
-                                        f"the training run when train.keep_every is set); "
-                                        f"delete {ckpt} and retrain it")
-            model, state = load_trained(path, build_from_meta, device, expect=expect)
-            if state.get("step") != step or state.get("train") != trained:
-                raise ValueError(f"snapshot {path} holds step {state.get('step')} of a training "
-                                 f"run with other settings than {ckpt} (stale file); delete it "
-                                 f"and {ckpt}, then retrain")
-        net = CountingNet(model)
-        for nfe in spec["nfe"]:
-            params = chosen.get(str(nfe), {}).get("best", {})
-            gen = make_generator(spec, net, sigma, nfe, params, device)
-            metrics = family.evaluate(spec, gen, it["split"])
-            rows.append({"step": step, "nfe_budget": nfe, "nfe": gen.nfe_per_call,
-                         "vjp": gen.vjp_per_call, "wall_s": gen.wall_s, "params": params,
-                         **metrics})
-        print(json.dumps({k: v for k, v in rows[-1].items() if k != "params"}), flush=True)
-    result = {"job": "iter_eval", "split": it["split"], "experiment": spec["experiment"],
-              "dataset": spec["dataset"], "variant": spec["variant"]["name"],
-              "method": spec["method"]["name"], "sampler": spec["variant"]["sampler"],
-              "solver": spec["solver"], "seed": spec["seed"], "steps": steps,
-              "nfe_budgets": list(spec["nfe"]), "rows": rows,
-              "provenance": record(cfg=spec, seed=spec["seed"], device=device,
-                                   wall_s=time.perf_counter() - start,
-                                   nfe=sorted({r["nfe"] for r in rows}))}
-    write_json_atomic(out, result)
-    return result
 
 
 # ------------------------------------------------------------------------------ loading
@@ -121,7 +42,7 @@ def load_iterations(cfg: dict, exp: str, results: str | Path, target: str) -> pd
         for key in ("dataset", "variant", "solver", "seed", "rows", "steps", "split"):
             if key not in obj:
                 raise ReportInputError(f"result file {path} lacks key {key!r}; it was not written "
-                                       f"by `python -m idff.report.paper_figures iter-eval`: rerun")
+                                       f"by `idff iter-eval`: rerun")
         for key in ("dataset", "variant", "solver", "seed"):
             if obj[key] != job[key]:
                 raise ReportInputError(f"result file {path} holds {key} {obj[key]!r}, but its path "
@@ -175,12 +96,6 @@ def fig_nfe_vs_iterations(target: str, cfg: dict, exp: str, results: str | Path,
     """Top: smallest NFE reaching the threshold vs training step (median and range over
     seeds, single seeds as dots). Bottom: the threshold metric vs step at the smallest and the
     largest budget (mean ± std over seeds), the threshold dotted."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter
-
-    from ..figures import _save_all
-
     e = exp_config(cfg, exp)
     s = iterations_settings(cfg, exp)
     runs = load_iterations(cfg, exp, results, target)
@@ -298,4 +213,4 @@ def fig_nfe_vs_iterations(target: str, cfg: dict, exp: str, results: str | Path,
         f"{info.name} against the step at each method's smallest (dashed) and largest (solid) "
         f"budget, mean ± std over seeds, the threshold dotted black. Numbers: the CSV beside "
         f"this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(csv), caption)
+    return save_figure(fig, out, pd.DataFrame.from_records(csv), caption)

@@ -17,9 +17,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from ..collect import ReportInputError, exp_config, job_files, load_samples
-from .settings import toy_sample_jobs
+from ...data.toy import toy_split
+from ...families.md import data_label
+from ...metrics.md import js_divergence
+from ...plan.core import exp_config
+from ...plan.figures import toy_sample_jobs
+from ..collect import ReportInputError, job_files, load_samples
+from ..figures import density_grid, mmd_of, mmd_text, plot_limits
+from ..md import load_rollouts
+from ..render import save_figure
+from ..sst import load_forecasts
 from .trajectories import passes
 
 
@@ -33,11 +42,6 @@ def _variant_label(e: dict, variant: str) -> str:
 def fig_samples_toy(target: str, cfg: dict, exp: str, results: str | Path,
                     out: str | Path) -> list[Path]:
     """Rows = data sets; columns = the test split, then each variant's samples (first seed)."""
-    from matplotlib.figure import Figure
-
-    from ...data.toy import toy_split
-    from ..figures import _limits, _mmd, _mmd_text, _save_all, density_grid
-
     e = exp_config(cfg, exp)
     jobs = toy_sample_jobs(cfg, exp)
     paths = job_files(results, jobs, target)
@@ -52,14 +56,14 @@ def fig_samples_toy(target: str, cfg: dict, exp: str, results: str | Path,
         loaded = [(j, *load_samples(p)) for j, p in mine]
         n = len(loaded[0][1])
         truth = toy_split(ds, "test", n, seed).numpy()
-        lims = _limits(truth)
+        lims = plot_limits(truth)
         xx, yy, dens, levels = density_grid(truth, lims)
         panels = [("test split", f"n = {n}", truth)]
         for j, samples, traj in loaded:
-            mmd = _mmd(samples, truth)
+            mmd = mmd_of(samples, truth)
             nfe = passes(j["solver"], traj.shape[0] - 1)
             panels.append((f"{_variant_label(e, j['variant'])}\nNFE {nfe} ({j['solver']})",
-                           _mmd_text(mmd), samples))
+                           mmd_text(mmd), samples))
             rows.append({"dataset": ds, "variant": j["variant"], "solver": j["solver"],
                          "nfe_budget": j["nfe"], "nfe": nfe, "seed": seed,
                          "n_samples": len(samples), "mmd": mmd,
@@ -92,7 +96,7 @@ def fig_samples_toy(target: str, cfg: dict, exp: str, results: str | Path,
         f"the same prior noise; NFE counts network forward passes; tuned samplers use the "
         f"parameters chosen on validation at that NFE. MMD² with an RBF kernel of bandwidth 1 "
         f"against the test draw shown. Numbers: the CSV beside this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(rows), caption, dpi=110, colors=64)
+    return save_figure(fig, out, pd.DataFrame.from_records(rows), caption, dpi=110, colors=64)
 
 
 # ------------------------------------------------------------------------------------ md
@@ -101,18 +105,8 @@ def fig_samples_toy(target: str, cfg: dict, exp: str, results: str | Path,
 def fig_samples_md(target: str, cfg: dict, exp: str, results: str | Path,
                    out: str | Path) -> list[Path]:
     """Ramachandran scatter: the test trajectories, then each variant's generated frames."""
-    from matplotlib.figure import Figure
-
-    from ...families.md import data_label
-    from ...metrics.md import js_divergence
-    from ..figures import _save_all
-    from ..md import fig_settings, load_rollout, rollout_jobs
-
     e = exp_config(cfg, exp)
-    s = fig_settings(cfg, exp)
-    jobs = rollout_jobs(cfg, exp)
-    paths = job_files(results, jobs, target)
-    loaded = [load_rollout(p) for p in paths]
+    s, jobs, _, loaded = load_rollouts(cfg, exp, results, target)
     pool = loaded[0][2]
     bins = int(s["bins"])
     panels = [("test trajectories", pool, None, None)]
@@ -159,7 +153,7 @@ def fig_samples_md(target: str, cfg: dict, exp: str, results: str | Path,
         f"training seed {s['seed']}; at most 20000 points drawn per panel. JS: Jensen-Shannon "
         f"divergence (nats) of the {bins}x{bins}-bin histograms against the test trajectories. "
         f"Data: {data_label(s['dataset'])}. Numbers: the CSV beside this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(rows), caption, dpi=110, colors=64)
+    return save_figure(fig, out, pd.DataFrame.from_records(rows), caption, dpi=110, colors=64)
 
 
 # ----------------------------------------------------------------------------------- sst
@@ -169,16 +163,8 @@ def fig_samples_sst(target: str, cfg: dict, exp: str, results: str | Path,
                     out: str | Path, n_members: int = 3) -> list[Path]:
     """Rows = truth, then ``n_members`` single ensemble members per variant; columns = the
     observed field and each lead of one test window (standardised anomalies)."""
-    from matplotlib.figure import Figure
-
-    from ..figures import _save_all
-    from ..sst import figure_settings, forecast_jobs, load_forecast
-
     e = exp_config(cfg, exp)
-    s = figure_settings(cfg, exp)
-    jobs = forecast_jobs(cfg, exp)
-    paths = job_files(results, jobs, target)
-    fc = [load_forecast(p) for p in paths]
+    s, jobs, paths, fc = load_forecasts(cfg, exp, results, target)
     for f, p in zip(fc, paths, strict=True):
         if "members" not in f or f["members"].ndim != 4:
             raise ReportInputError(f"forecast file {p} lacks the ensemble members [M, L, H, W]; "
@@ -244,4 +230,4 @@ def fig_samples_sst(target: str, cfg: dict, exp: str, results: str | Path,
            "each lead is drawn from the previous generated field (pairing step).")
         + (" Monthly OSTIA steps: a lead is one month." if unit == "month" else "")
         + " Numbers: the CSV beside this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(rows), caption, colors=None)
+    return save_figure(fig, out, pd.DataFrame.from_records(rows), caption, colors=None)

@@ -12,9 +12,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
-from ..collect import exp_config, job_files, load_samples
-from .settings import trajectory_jobs, trajectory_settings
+from ...data.toy import toy_split
+from ...plan.core import exp_config
+from ...plan.figures import trajectory_jobs, trajectory_settings
+from ..collect import job_files, load_samples
+from ..figures import density_grid
+from ..render import save_figure
 
 #: Network forward passes of N steps (the last Heun / RK4 step skips t = 1, see solvers.py).
 PASSES = {"euler": lambda n: n, "euler_maruyama": lambda n: n, "midpoint": lambda n: 2 * n,
@@ -44,13 +51,6 @@ def fig_trajectories(target: str, cfg: dict, exp: str, results: str | Path,
                      out: str | Path) -> list[Path]:
     """Rows = data sets, columns = panels (variant at an NFE): the target's density (KDE of
     the test split) and a dozen paths coloured by the flow time t."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-
-    from ...data.toy import toy_split
-    from ..figures import _save_all, density_grid
-
     e = exp_config(cfg, exp)
     s = trajectory_settings(cfg, exp)
     jobs = trajectory_jobs(cfg, exp)
@@ -131,4 +131,4 @@ def fig_trajectories(target: str, cfg: dict, exp: str, results: str | Path,
         f"NFE as network forward passes, and the mean ratio of path length to the start-to-end "
         f"distance over all {n} samples (1 = straight). Tuned samplers use the parameters "
         f"chosen on validation at that NFE. Numbers: the CSV beside this figure.")
-    return _save_all(fig, out, pd.DataFrame.from_records(rows), caption, colors=None)
+    return save_figure(fig, out, pd.DataFrame.from_records(rows), caption, colors=None)

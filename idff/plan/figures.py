@@ -1,5 +1,5 @@
-"""Settings and input files of the paper's remaining figures (pure and cheap: the Snakefile
-imports them to list rule inputs, so a rule and its figure read exactly the same files).
+"""Settings and jobs of the paper's remaining figures (Fig. 2, 3A, 3B, 5 and the sample panels):
+what each figure reads, checked before any job runs.
 
 Every figure reads ``experiments.<exp>.figures.<name>`` over its defaults; an unknown key or a
 value the pipeline cannot produce is a ValueError naming the key.
@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...config import eval_spec, sweep_nfes, variant_solvers
-from ...flows.solvers import budget_is_valid
-from ..collect import (
+from .. import layout
+from ..config import eval_spec, sweep_nfes, variant_solvers
+from ..flows.solvers import budget_is_valid
+from .core import (
     FAMILY_METRICS,
     exp_config,
     metric_path,
@@ -104,14 +105,13 @@ def _tuned_budget(e: dict, variant: str, solver: str, nfe: int, key: str) -> Non
 
 
 def iter_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
-    return f"results/samples/{exp}/iterations/{dataset}/{variant}/{solver}/seed{seed}.json"
+    return layout.path("iter_eval", exp=exp, dataset=dataset, variant=variant, solver=solver, seed=seed)
 
 
 def iterations_settings(cfg: dict, exp: str) -> dict[str, Any]:
     """``figures.nfe_vs_iterations``: the threshold, variants, solver(s), split, NFE budgets,
     evaluation size and the kept training steps (from ``train.steps`` and ``train.keep_every``).
     """
-    from ...train import kept_steps
 
     e = exp_config(cfg, exp)
     key = f"experiments.{exp}.figures.nfe_vs_iterations"
@@ -155,7 +155,7 @@ def iterations_settings(cfg: dict, exp: str) -> dict[str, Any]:
         _positive_int(n, f"{key}.n_samples")
     return {**s, "thresholds": thresholds, "variants": variants, "solvers": solvers,
             "budgets": budgets, "n_samples": n,
-            "datasets": datasets, "steps": kept_steps(int(e["train"]["steps"]), int(keep)),
+            "datasets": datasets, "steps": layout.kept_steps(int(e["train"]["steps"]), int(keep)),
             "keep_every": int(keep), "seeds": list(e["seeds"])}
 
 
@@ -192,7 +192,7 @@ def iteration_spec(cfg: dict, exp: str, dataset: str, variant: str, solver: str,
 
 
 def tuned_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
-    return f"results/tuned/{exp}/{dataset}/{variant}/{solver}/seed{seed}.json"
+    return layout.path("tuned", exp=exp, dataset=dataset, variant=variant, solver=solver, seed=seed)
 
 
 def gamma_settings(cfg: dict, exp: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The pipeline's steps as functions: spec (a config slice) in, files out.
 
-The CLI and the Snakemake rules call these; each writes its output atomically with a
-provenance block (git commit, config hash, seed, device, NFE, wall time).
+``idff <step>`` (and so every Snakemake rule) calls these; each writes its output atomically
+with a provenance block (git commit, config hash, seed, device, NFE, wall time). The steps that
+draw a family's own products (roll-outs, forecasts, image grids) are in ``products``, the
+snapshot evaluation of Fig. 3A in ``iterations``.
 """
 
 from __future__ import annotations
@@ -14,38 +16,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from .families import Generator, get_family
-from .fastpaths import architecture, compile_model, generator_class
-from .flows.methods import build_method, method_class
-from .flows.nfe import CountingNet
-from .integrity import verify_record, write_record
-from .io import DIGEST_KEY, atomic_path, write_json_atomic
-from .models import build_model
-from .progress import Progress
-from .provenance import pick_device, record
-from .train import TrainConfig, load_trained, train
-from .tune import grid_points, grid_search
-
-
-def _method_params(spec: dict) -> tuple[str, dict]:
-    """The method's class and constructor parameters (the entry's name and ``class`` removed)."""
-    m = dict(spec["method"])
-    name = m.pop("name")
-    return method_class(name, m), {k: v for k, v in m.items() if k != "class"}
-
-
-def model_meta(spec: dict, data_shape: tuple[int, ...], n_cond: int) -> dict:
-    name, params = _method_params(spec)
-    method = build_method(name, **params)
-    return {"family": spec["family"], "dataset": spec["dataset"], "data_shape": list(data_shape),
-            "n_cond": n_cond, "n_heads": method.n_heads, "model": spec["model"],
-            "method": spec["method"]}
-
-
-def build_from_meta(meta: dict) -> torch.nn.Module:
-    params = architecture(meta["model"])  # without runtime switches such as model.compile
-    return build_model(meta["model"]["arch"], tuple(meta["data_shape"]), meta["n_heads"],
-                       n_cond=meta["n_cond"], **params)
+from ..families import get_family
+from ..fastpaths import compile_model
+from ..flows.methods import build_method
+from ..integrity import write_record
+from ..io import atomic_path, write_json_atomic
+from ..progress import Progress
+from ..provenance import pick_device, record
+from ..train import TrainConfig, train
+from ..tune import grid_points, grid_search
+from .network import (
+    build_from_meta,
+    job_name,
+    load_net,
+    make_generator,
+    method_params,
+    model_meta,
+    verify_data,
+)
+from .tuned import read_tuned
 
 
 def run_prepare(spec: dict, out: str | Path) -> None:
@@ -55,19 +44,12 @@ def run_prepare(spec: dict, out: str | Path) -> None:
         write_record(out)  # verified by every job that reads it (verify_data)
 
 
-def verify_data(spec: dict) -> None:
-    """Check the family's data file against its content record before a job reads it."""
-    path = get_family(spec["family"]).data_file(spec)
-    if path is not None:
-        verify_record(path)
-
-
 def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any = None) -> dict:
     verify_data(spec)
     device = pick_device(spec.get("device", "auto"))
     family = get_family(spec["family"])
     source = family.train_source(spec)
-    name, params = _method_params(spec)
+    name, params = method_params(spec)
     method = build_method(name, **params)
     torch.manual_seed(spec["seed"])
     meta = model_meta(spec, source.data_shape, source.n_cond)
@@ -82,30 +64,6 @@ def run_train(spec: dict, out: str | Path, progress: bool = True, on_step: Any =
     return summary
 
 
-def load_net(spec: dict, ckpt: str | Path, device: torch.device) -> tuple[CountingNet, float]:
-    """The EMA network of a checkpoint, checked against the job's method, data set and model."""
-    expect = {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"]}
-    model, state = load_trained(ckpt, build_from_meta, device, expect=expect)
-    compile_model(model, spec["model"], sampler=spec.get("variant", {}).get("sampler", ""))
-    net = CountingNet(model)
-    net.ckpt_sha256 = state.get(DIGEST_KEY)  # ties tune outputs to the checkpoint they tuned
-    return net, float(spec["method"].get("sigma", 0.0))
-
-
-def make_generator(spec: dict, net: CountingNet, sigma: float, nfe: int | None, params: dict,
-                   device: torch.device) -> Generator:
-    var = spec["variant"]
-    cls = generator_class(spec.get("sweep", {}))  # sweep.fused (off by default)
-    return cls(net=net, sampler=var["sampler"], solver=spec["solver"], nfe=nfe, sigma=sigma,
-               params={**var.get("params", {}), **params},
-               t_eps=var.get("t_eps", spec["sweep"].get("t_eps", 1e-3)), device=device)
-
-
-def _job_name(spec: dict) -> str:
-    return (f"{spec['experiment']}/{spec['dataset']} {spec['variant']['name']} ({spec['solver']}) "
-            f"seed {spec['seed']}")
-
-
 def run_tune(spec: dict, ckpt: str | Path, out: str | Path, progress: bool = True) -> dict:
     """Pick the sampler's hyper-parameters per NFE on the validation split (one progress line
     per grid point and NFE budget)."""
@@ -118,7 +76,7 @@ def run_tune(spec: dict, ckpt: str | Path, out: str | Path, progress: bool = Tru
     start = time.perf_counter()
     per_nfe = {}
     n_points = len(grid_points(grid))
-    bar = Progress(f"tune {_job_name(spec)} on {device}:", n_points * len(spec["nfe"]), progress)
+    bar = Progress(f"tune {job_name(spec)} on {device}:", n_points * len(spec["nfe"]), progress)
     for nfe in spec["nfe"]:
         def run(params: dict, nfe: int = nfe) -> dict:
             return family.evaluate(spec, make_generator(spec, net, sigma, nfe, params, device), "val")
@@ -136,57 +94,6 @@ def run_tune(spec: dict, ckpt: str | Path, out: str | Path, progress: bool = Tru
     return result
 
 
-TUNED_IDS = ("experiment", "dataset", "variant", "solver", "seed")
-
-
-def read_tuned(path: str | Path, spec: dict | None = None,
-               ckpt_sha256: str | None = None) -> dict[str, Any]:
-    """The ``per_nfe`` choices of an ``idff tune`` output, checked to belong to ``spec``'s job.
-
-    A truncated or foreign file, one without the identity keys of ``TUNED_IDS``, one made for
-    another experiment, data set, variant, solver or seed, or (``ckpt_sha256`` given) for another
-    checkpoint is a ValueError naming the file, the key and the fix.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"tuned file {path} does not exist; run the tune job first")
-    try:
-        obj = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"tuned file {path} is not valid JSON ({exc}); it is truncated or corrupt: "
-                         f"delete it and rerun the tune job") from exc
-    if not isinstance(obj, dict) or not isinstance(obj.get("per_nfe"), dict):
-        raise ValueError(f"tuned file {path} has no 'per_nfe' mapping; it is not an output of "
-                         f"`idff tune`: delete it and rerun the tune job")
-    if spec is not None:
-        want = {"experiment": spec.get("experiment"), "dataset": spec.get("dataset"),
-                "variant": spec.get("variant", {}).get("name"), "solver": spec.get("solver"),
-                "seed": spec.get("seed")}
-        lacking = [k for k in TUNED_IDS if k not in obj]
-        if lacking:
-            raise ValueError(f"tuned file {path} does not record {', '.join(lacking)}, so it cannot "
-                             f"be matched to this job; rerun the tune job of this job")
-        for key, value in want.items():
-            if obj[key] != value:
-                raise ValueError(f"tuned file {path} was made for {key}={obj[key]!r} but this job "
-                                 f"has {key}={value!r}; pass the tune output of this job")
-    if ckpt_sha256 is not None and obj.get("checkpoint_sha256") != ckpt_sha256:
-        raise ValueError(f"tuned file {path} was made with another checkpoint (sha256 "
-                         f"{str(obj.get('checkpoint_sha256'))[:12]}, this one {ckpt_sha256[:12]}); "
-                         f"rerun the tune job on this checkpoint")
-    return obj["per_nfe"]
-
-
-def tuned_params(path: str | Path, spec: dict, nfe: int, ckpt_sha256: str | None = None) -> dict:
-    """The parameters ``idff tune`` chose at ``nfe`` for ``spec``'s job ({} if none)."""
-    entry = read_tuned(path, spec, ckpt_sha256).get(str(nfe), {})
-    best = entry.get("best", {}) if isinstance(entry, dict) else None
-    if not isinstance(best, dict):
-        raise ValueError(f"tuned file {path}: per_nfe.{nfe}.best is not a mapping; delete it and "
-                         f"rerun the tune job")
-    return dict(best)
-
-
 def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path | None = None,
               progress: bool = True) -> dict:
     """Evaluate on the test split at every NFE budget (parameters chosen on validation); one
@@ -200,7 +107,7 @@ def run_sweep(spec: dict, ckpt: str | Path, out: str | Path, tuned: str | Path |
     chosen = read_tuned(tuned, spec, net.ckpt_sha256) if tuned else {}
     rows = []
     start = time.perf_counter()
-    bar = Progress(f"sweep {_job_name(spec)} on {device}:", len(spec["nfe"]), progress)
+    bar = Progress(f"sweep {job_name(spec)} on {device}:", len(spec["nfe"]), progress)
     for nfe in spec["nfe"]:
         params = chosen.get(str(nfe), {}).get("best", {})
         gen = make_generator(spec, net, sigma, nfe, params, device)
