@@ -108,6 +108,18 @@ def test_doctor_on_the_smoke_config_prints_every_check(capsys, tmp_path):
     assert rec["counts"]["FAIL"] == 0 and "git_commit" in rec["provenance"]
 
 
+def test_doctor_needs_no_out_file_and_prints_its_cost_table(capsys, tmp_path, monkeypatch):
+    """`--out` is optional (it once crashed with a TypeError when left out); `--costs` prints
+    the unit-cost table that docs/performance.md shows."""
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["doctor", "--config", str(ROOT / "config" / "smoke.yaml"), "--offline",
+                   "--experiments", "toy"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "GPU-hours" in out and not list(tmp_path.iterdir())
+    assert cli.main(["doctor", "--costs"]) == 0
+    assert capsys.readouterr().out.strip() == doc_table().strip()
+
+
 def test_doctor_paper_config_without_gpu_or_inputs_fails_naming_them(monkeypatch, tmp_path):
     """On a machine without CUDA and with nothing downloaded: FAIL for the GPU and each outside
     input, each with its fix, and the GPU-hour estimate, without touching the network."""

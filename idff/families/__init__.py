@@ -3,8 +3,9 @@
 A family turns a job spec (a config slice) into a training pair source and evaluates a
 generator on a held-out split (the hooks of ``base.FamilyBase``). It owns its settings too:
 its data sets, its preparation and evaluation-only data keys and its config checks. Families
-live in their own modules and are looked up by name, so adding a data family adds a module and
-a registry line, nothing else in the library.
+live in their own modules and are looked up by name: training, tuning, sweeps and floors need a
+module and a registry line; a family's tables, figures and figure-only jobs are registered in
+the report and in ``idff.plan`` (docs/architecture.md lists every place).
 """
 
 from __future__ import annotations
