@@ -63,11 +63,12 @@ def kept_steps(steps: int, keep_every: int) -> list[int]:
 
 
 def _tail(kind: str) -> str:
-    """The template below its kind folder, without the file ending."""
-    template = TEMPLATES[kind]
-    root = "resources/data/" if kind == "data" else RESULTS
-    tail = template.removeprefix(root).split("/", 1)[1] if kind != "data" else template.removeprefix(root)
-    return tail.rsplit(".", 1)[0] if "." in tail.rsplit("/", 1)[-1] else tail
+    """The template below its kind folder (``resources/data/``, ``results/<kind>/``), without
+    the file ending."""
+    tail = TEMPLATES[kind].removeprefix("resources/data/").removeprefix(RESULTS)
+    if kind != "data":
+        tail = tail.split("/", 1)[1]
+    return str(Path(tail).with_suffix("")) if Path(tail).suffix else tail
 
 
 def log(rule: str, kind: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from idff import layout
 from idff.cli import main as idff_main
 from idff.config import data_spec, eval_spec, train_spec, validate_config
 from idff.data.sst import SSTDataError, SSTDataset, SSTLeadPairs, forecast_windows
@@ -25,7 +26,7 @@ from idff.families.sst import (
     iter_forecasts,
 )
 from idff.metrics.probabilistic import LeadScoreAccumulator, per_lead_scores
-from idff.plan.core import floor_path, metric_jobs
+from idff.plan.core import metric_jobs
 from idff.plan.sst import expected_forecast_files
 from idff.report.sst import TARGETS, fig_sst, figure_inputs, table_sst
 from idff.steps import jobs, network
@@ -288,7 +289,7 @@ def _fake_results(cfg: dict, results: Path) -> None:
         floor = {"dataset": "ostia", "seed": seed}
         for ref in ("persistence", "climatology", "climatology_mean"):
             floor.update(scores(f"{ref}."))
-        path = results / floor_path("sst", "ostia", seed).removeprefix("results/")
+        path = results / layout.path("floor", exp="sst", dataset="ostia", seed=seed).removeprefix("results/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(floor))
     land = np.zeros((16, 16), bool)

@@ -12,8 +12,6 @@ from ..flows.solvers import budget_is_valid
 FAMILY_METRICS: dict[str, tuple[str, ...]] = {"toy": ("w2", "mmd", "mmd_biased", "mmd_multi")}
 
 
-
-
 TOY_ORDERS_DEFAULTS: dict[str, Any] = {"variants": ["otcfm", "idff1", "idff2", "idff3"], "nfe": 2,
                                        "solver": "euler", "n_samples": 2048, "n_trajectories": 12}
 
@@ -39,18 +37,6 @@ def has_floor(cfg: dict, exp: str) -> bool:
     return type(family).floor is not FamilyBase.floor
 
 
-def metric_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
-    return layout.path("metrics", exp=exp, dataset=dataset, variant=variant, solver=solver, seed=seed)
-
-
-def floor_path(exp: str, dataset: str, seed: int) -> str:
-    return layout.path("floor", exp=exp, dataset=dataset, seed=seed)
-
-
-def sample_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
-    return layout.path("sample", exp=exp, dataset=dataset, variant=variant, solver=solver, nfe=nfe, seed=seed)
-
-
 def metric_jobs(cfg: dict, exp: str) -> list[dict]:
     """One entry per expected metric file: dataset, variant, solver, seed, nfes, path."""
     e = exp_config(cfg, exp)
@@ -63,7 +49,9 @@ def metric_jobs(cfg: dict, exp: str) -> list[dict]:
                     continue
                 for seed in e["seeds"]:
                     jobs.append({"dataset": ds, "variant": variant, "solver": solver, "seed": seed,
-                                 "nfes": nfes, "path": metric_path(exp, ds, variant, solver, seed)})
+                                 "nfes": nfes, "path": layout.path("metrics", exp=exp, dataset=ds,
+                                                                   variant=variant, solver=solver,
+                                                                   seed=seed)})
     return jobs
 
 
@@ -76,7 +64,8 @@ def expected_floor_files(cfg: dict, exp: str) -> list[str]:
     e = exp_config(cfg, exp)
     if not has_floor(cfg, exp):
         return []
-    return [floor_path(exp, ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
+    return [layout.path("floor", exp=exp, dataset=ds,
+                        seed=seed) for ds in e["datasets"] for seed in e["seeds"]]
 
 
 def toy_orders_settings(cfg: dict, exp: str) -> dict[str, Any] | None:
@@ -130,16 +119,13 @@ def sample_jobs(cfg: dict, exp: str) -> list[dict]:
         return []
     return [{"dataset": ds, "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
              "seed": s["seed"], "n": s["n_samples"],
-             "path": sample_path(exp, ds, v, s["solvers"][v], s["nfe"], s["seed"])}
+             "path": layout.path("sample", exp=exp, dataset=ds, variant=v, solver=s["solvers"][v],
+                                 nfe=s["nfe"], seed=s["seed"])}
             for ds in exp_config(cfg, exp)["datasets"] for v in s["variants"]]
 
 
 def expected_sample_files(cfg: dict, exp: str) -> list[str]:
     return [j["path"] for j in sample_jobs(cfg, exp)]
-
-
-def checkpoint_path(exp: str, dataset: str, method: str, seed: int) -> str:
-    return layout.path("checkpoint", exp=exp, dataset=dataset, method=method, seed=seed)
 
 
 def training_jobs(cfg: dict, exps: list[str]) -> list[dict]:
@@ -151,5 +137,6 @@ def training_jobs(cfg: dict, exps: list[str]) -> list[dict]:
             for method in e["methods"]:
                 for seed in e["seeds"]:
                     jobs.append({"exp": exp, "dataset": ds, "method": method, "seed": int(seed),
-                                 "path": checkpoint_path(exp, ds, method, seed)})
+                                 "path": layout.path("checkpoint", exp=exp, dataset=ds,
+                                                     method=method, seed=seed)})
     return jobs

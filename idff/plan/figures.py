@@ -16,9 +16,7 @@ from ..flows.solvers import budget_is_valid
 from .core import (
     FAMILY_METRICS,
     exp_config,
-    metric_path,
     sample_jobs,
-    sample_path,
     toy_orders_settings,
 )
 
@@ -104,10 +102,6 @@ def _tuned_budget(e: dict, variant: str, solver: str, nfe: int, key: str) -> Non
 # ------------------------------------------------------------- Fig. 3A: NFE vs iterations
 
 
-def iter_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
-    return layout.path("iter_eval", exp=exp, dataset=dataset, variant=variant, solver=solver, seed=seed)
-
-
 def iterations_settings(cfg: dict, exp: str) -> dict[str, Any]:
     """``figures.nfe_vs_iterations``: the threshold, variants, solver(s), split, NFE budgets,
     evaluation size and the kept training steps (from ``train.steps`` and ``train.keep_every``).
@@ -162,7 +156,8 @@ def iterations_settings(cfg: dict, exp: str) -> dict[str, Any]:
 def iteration_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
     s = iterations_settings(cfg, exp)
     return [{"dataset": ds, "variant": v, "solver": s["solvers"][v], "seed": seed,
-             "path": iter_path(exp, ds, v, s["solvers"][v], seed)}
+             "path": layout.path("iter_eval", exp=exp, dataset=ds, variant=v,
+                                 solver=s["solvers"][v], seed=seed)}
             for ds in s["datasets"] for v in s["variants"] for seed in s["seeds"]]
 
 
@@ -189,10 +184,6 @@ def iteration_spec(cfg: dict, exp: str, dataset: str, variant: str, solver: str,
 
 
 # ------------------------------------------------------------- Fig. 3B: sampler parameters
-
-
-def tuned_path(exp: str, dataset: str, variant: str, solver: str, seed: int) -> str:
-    return layout.path("tuned", exp=exp, dataset=dataset, variant=variant, solver=solver, seed=seed)
 
 
 def gamma_settings(cfg: dict, exp: str) -> dict[str, Any]:
@@ -238,8 +229,11 @@ def gamma_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
     """One entry per (panel, data set, seed): its tuned file and its sweep metric file."""
     s = gamma_settings(cfg, exp)
     return [{"panel": kind, "dataset": ds, "variant": p["variant"], "solver": p["solver"],
-             "seed": seed, "tuned": tuned_path(exp, ds, p["variant"], p["solver"], seed),
-             "metrics": metric_path(exp, ds, p["variant"], p["solver"], seed)}
+             "seed": seed, "tuned": layout.path("tuned", exp=exp, dataset=ds,
+                                                variant=p["variant"], solver=p["solver"],
+                                                seed=seed),
+             "metrics": layout.path("metrics", exp=exp, dataset=ds, variant=p["variant"],
+                                    solver=p["solver"], seed=seed)}
             for kind, p in s["panels"].items() for ds in s["datasets"] for seed in s["seeds"]]
 
 
@@ -282,7 +276,8 @@ def trajectory_settings(cfg: dict, exp: str) -> dict[str, Any]:
 def trajectory_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
     s = trajectory_settings(cfg, exp)
     return [{"dataset": ds, "panel": k, **p, "seed": s["seed"],
-             "path": sample_path(exp, ds, p["variant"], p["solver"], p["nfe"], s["seed"])}
+             "path": layout.path("sample", exp=exp, dataset=ds, variant=p["variant"],
+                                 solver=p["solver"], nfe=p["nfe"], seed=s["seed"])}
             for ds in s["datasets"] for k, p in enumerate(s["panels"])]
 
 
@@ -318,7 +313,8 @@ def toy_sample_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
         _positive_int(nfe, f"{key}.nfe")
         _tuned_budget(e, v, solver, nfe, f"{key}.nfe")
         jobs += [{"dataset": ds, "variant": v, "solver": solver, "nfe": nfe, "seed": seed,
-                  "path": sample_path(exp, ds, v, solver, nfe, seed)} for ds in datasets]
+                  "path": layout.path("sample", exp=exp, dataset=ds, variant=v, solver=solver,
+                                      nfe=nfe, seed=seed)} for ds in datasets]
     order = {ds: i for i, ds in enumerate(datasets)}
     return sorted(jobs, key=lambda j: order[j["dataset"]])  # stable: variants keep their order
 

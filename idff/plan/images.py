@@ -44,11 +44,6 @@ def sample_settings(cfg: dict, exp: str) -> dict[str, Any]:
             "nrow": s["nrow"], "seed": e["seeds"][0]}
 
 
-def image_sample_path(exp: str, dataset: str, variant: str, solver: str, nfe: int,
-                      seed: int) -> str:
-    return layout.path("samples", exp=exp, dataset=dataset, variant=variant, solver=solver, nfe=nfe, seed=seed)
-
-
 def sample_jobs(cfg: dict) -> list[dict]:
     """One entry per sample grid of ``fig_samples`` (every image experiment, data set, variant)."""
     jobs = []
@@ -57,8 +52,8 @@ def sample_jobs(cfg: dict) -> list[dict]:
         for ds in exp_config(cfg, exp)["datasets"]:
             for v in s["variants"]:
                 jobs.append({"experiment": exp, "dataset": ds, "variant": v, **s,
-                             "path": image_sample_path(exp, ds, v, s["solver"], s["nfe"],
-                                                       s["seed"])})
+                             "path": layout.path("samples", exp=exp, dataset=ds, variant=v,
+                                                 solver=s["solver"], nfe=s["nfe"], seed=s["seed"])})
     return jobs
 
 

@@ -11,10 +11,6 @@ FIG_DEFAULTS: dict[str, Any] = {"variants": ["idff1", "otcfm"], "nfe": 5, "solve
                                 "dataset": None, "seed": None, "window_ps": 400.0, "bins": 60}
 
 
-def rollout_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
-    return layout.path("rollout", exp=exp, dataset=dataset, variant=variant, solver=solver, nfe=nfe, seed=seed)
-
-
 def fig_settings(cfg: dict, exp: str) -> dict[str, Any]:
     """``experiments.<exp>.figures.md`` over ``FIG_DEFAULTS``, checked; solvers per variant."""
     e = exp_config(cfg, exp)
@@ -52,7 +48,8 @@ def rollout_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
     s = fig_settings(cfg, exp)
     return [{"dataset": s["dataset"], "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
              "seed": s["seed"],
-             "path": rollout_path(exp, s["dataset"], v, s["solvers"][v], s["nfe"], s["seed"])}
+             "path": layout.path("rollout", exp=exp, dataset=s["dataset"], variant=v,
+                                 solver=s["solvers"][v], nfe=s["nfe"], seed=s["seed"])}
             for v in s["variants"]]
 
 

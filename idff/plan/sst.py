@@ -58,15 +58,12 @@ def figure_settings(cfg: dict, exp: str) -> dict[str, Any]:
             "dataset": dataset, "seed": e["seeds"][0]}
 
 
-def forecast_path(exp: str, dataset: str, variant: str, solver: str, nfe: int, seed: int) -> str:
-    return layout.path("forecast", exp=exp, dataset=dataset, variant=variant, solver=solver, nfe=nfe, seed=seed)
-
-
 def forecast_jobs(cfg: dict, exp: str) -> list[dict[str, Any]]:
     s = figure_settings(cfg, exp)
     return [{"dataset": s["dataset"], "variant": v, "solver": s["solvers"][v], "nfe": s["nfe"],
              "seed": s["seed"], "window": s["window"],
-             "path": forecast_path(exp, s["dataset"], v, s["solvers"][v], s["nfe"], s["seed"])}
+             "path": layout.path("forecast", exp=exp, dataset=s["dataset"], variant=v,
+                                 solver=s["solvers"][v], nfe=s["nfe"], seed=s["seed"])}
             for v in s["variants"]]
 
 

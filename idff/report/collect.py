@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..plan.core import exp_config, family_metrics, floor_path, has_floor, metric_jobs
+from .. import layout
+from ..plan.core import exp_config, family_metrics, has_floor, metric_jobs
 from .validate import ResultValueError, check_result
 
 RESULTS_PREFIX = "results/"
@@ -25,30 +26,6 @@ ROW_KEYS = ("nfe_budget", "nfe", "vjp", "wall_s")
 
 class ReportInputError(ValueError):
     """A result file exists but does not hold what the report needs."""
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def resolve(results: str | Path, rel: str) -> Path:
@@ -134,7 +111,8 @@ def floor_results(cfg: dict, exp: str, results: str | Path, target: str,
     ``(dataset, seed, path, object)``; ``keys``: what each must hold besides dataset and seed."""
     e = exp_config(cfg, exp)
     ids = [(ds, seed) for ds in e["datasets"] for seed in e["seeds"]]
-    paths = [resolve(results, floor_path(exp, ds, seed)) for ds, seed in ids]
+    paths = [resolve(results, layout.path("floor", exp=exp, dataset=ds, seed=seed)) for ds,
+                                          seed in ids]
     require(paths, target)
     for (ds, seed), path in zip(ids, paths, strict=True):
         obj = read_result(path)
